@@ -1,0 +1,45 @@
+# The two set-up commands: `make test` and `make demo`. Both create .venv on a
+# fresh machine. torch is installed first, from the CPU wheel, so that nothing
+# later pulls several GB of CUDA packages.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+# Two workers, whole files per worker: the integration files share session fixtures.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests run for real: the headless browser and its driver,
+# the MQTT broker (and mosquitto_passwd), systemd-analyze for the shipped units.
+SYSTEM_PACKAGES := chromium chromium-driver mosquitto systemd
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: venv system-packages test demo bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: venv system-packages
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(BIN)/python -m demo $(DEMO_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache demo-output

@@ -1,0 +1,129 @@
+"""Opening a POS export: gzip or plain, CSV or JSON Lines, checked before anything is written."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+REQUIRED_COLUMNS = ("customer_id", "timestamp", "amount")
+OPTIONAL_COLUMNS = ("transaction_id", "store_id", "items", "channel")
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+SNIFF_BYTES = 64 * 1024
+
+Format = Literal["csv", "jsonl"]
+
+
+class IngestError(Exception):
+    """A file that cannot be ingested at all; its message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A POS export that passed the up-front checks."""
+
+    path: Path
+    format: Format
+    compressed: bool
+    size: int
+    header: tuple[str, ...] = ()  # normalised CSV column names; empty for JSON Lines
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _open_binary(path: Path, compressed: bool) -> BinaryIO:
+    if compressed:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _first_bytes(path: Path, compressed: bool) -> bytes:
+    """The start of the file; a gzip stream cut short is fine as long as its start reads."""
+    chunks: list[bytes] = []
+    with _open_binary(path, compressed) as handle:
+        try:
+            while sum(map(len, chunks)) < SNIFF_BYTES:
+                chunk = handle.read(4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            if not chunks:
+                raise IngestError(f"{path}: cannot read compressed data ({exc})") from exc
+    return b"".join(chunks)
+
+
+def normalise_column(name: str) -> str:
+    return name.strip().strip('"').strip().lower()
+
+
+def _csv_header(path: Path, head: bytes) -> tuple[str, ...]:
+    first_line = head.split(b"\n", 1)[0]
+    try:
+        text = first_line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IngestError(f"{path}: header line is not UTF-8 text") from None
+    columns = tuple(normalise_column(c) for c in next(csv.reader([text]), []))
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        found = ", ".join(c for c in columns if c) or "nothing"
+        raise IngestError(
+            f"{path}: not a POS CSV: header lacks {', '.join(missing)} (found: {found[:200]})"
+        )
+    return columns
+
+
+def _check_jsonl(path: Path, head: bytes) -> None:
+    first_line = head.lstrip().split(b"\n", 1)[0]
+    try:
+        first = json.loads(first_line)
+    except ValueError:
+        if len(head) == SNIFF_BYTES and b"\n" not in head.lstrip():
+            return  # a first line longer than the sniff window: judge it row by row
+        raise IngestError(f"{path}: first line is not a JSON object") from None
+    if not isinstance(first, dict):
+        raise IngestError(f"{path}: expected JSON Lines (one object per line)")
+
+
+def inspect_source(path_like: str | Path) -> SourceFile:
+    """Check a file can be ingested; raise IngestError with a one-line reason if not."""
+    path = Path(path_like)
+    if not path.exists():
+        raise IngestError(f"{path}: no such file")
+    if not path.is_file():
+        raise IngestError(f"{path}: not a regular file")
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == GZIP_MAGIC
+    head = _first_bytes(path, compressed)
+    if head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM) :]
+    if not head.strip():
+        raise IngestError(f"{path}: file is empty")
+    size = path.stat().st_size
+    stripped = head.lstrip()
+    try:
+        if stripped.startswith(b"["):
+            raise IngestError(f"{path}: a JSON array; expected JSON Lines (one object per line)")
+        if stripped.startswith(b"{"):
+            _check_jsonl(path, head)
+            return SourceFile(path, "jsonl", compressed, size)
+        return SourceFile(path, "csv", compressed, size, _csv_header(path, head))
+    except IngestError:
+        if b"\x00" in head:  # only now: with a good header, a stray NUL is one row's problem
+            raise IngestError(f"{path}: binary content, not a CSV or JSON Lines file") from None
+        raise
+
+
+def open_source(source: SourceFile) -> tuple[BinaryIO, BinaryIO]:
+    """(decompressed byte stream, underlying file); the latter's position drives progress."""
+    raw_file = open(source.path, "rb")
+    if source.compressed:
+        return gzip.GzipFile(fileobj=raw_file, mode="rb"), raw_file  # type: ignore[return-value]
+    return raw_file, raw_file
