@@ -1,0 +1,51 @@
+"""The released churn model on the store box: an onnxruntime session behind a small interface.
+
+No torch here: the box's daemon and `edge-agent score` stay light. The model
+directory is checked (manifest, sha256, feature schema) before it is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.export import ModelFileError, read_manifest
+
+
+class OnnxChurnModel:
+    """A verified model directory, ready to predict calibrated churn probabilities."""
+
+    def __init__(self, model_dir: str | Path, threads: int = 1):
+        import onnxruntime as ort  # loaded by the commands that score, not by every command
+
+        self.directory = Path(model_dir)
+        if not self.directory.is_dir():
+            raise ModelFileError(f"{self.directory}: no such model directory")
+        self.manifest: dict[str, Any] = read_manifest(self.directory)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(self.directory / self.manifest["model_file"]), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelFileError(f"{self.directory}: the graph does not load ({exc})") from exc
+        self.input_name = self.manifest["input"]
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def horizon_days(self) -> int:
+        return int(self.manifest["horizon_days"])
+
+    def predict(self, values: np.ndarray) -> np.ndarray:
+        if len(values) == 0:
+            return np.zeros(0)
+        features = np.ascontiguousarray(values, dtype=np.float32)
+        return self.session.run(None, {self.input_name: features})[0].astype(np.float64)
+

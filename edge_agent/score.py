@@ -1,0 +1,222 @@
+"""Scoring the store's customers with the released model and recording the alerts.
+
+Features and risk come from the shared `models` package (pure numpy); the
+model runs in onnxruntime. One scoring run, its alerts, its overflow summary
+and their outbox rows are committed in a single transaction, so a crash leaves
+either the whole run or nothing, and nothing recorded can miss the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from models.alerting import AlertPolicy, AlertPolicyError, PreviousAlert, Selection, in_control_group, pseudonymise, select_alerts
+from models.features import build_features
+from models.payloads import ALERT_SCHEMA, OVERFLOW_SCHEMA
+from models.risk import RiskConfig, RiskConfigError
+from models.scoring import ScoredCustomer, score_table
+from models.store_data import DAY, load_store_data
+
+from .onnx_model import OnnxChurnModel
+from .store_db import StoreDatabase, utc_now_iso, write_transaction
+
+DEFAULT_LOOKBACK_DAYS = 365
+EPOCH = date(1970, 1, 1)
+
+
+class ScoringError(Exception):
+    """Scoring cannot run as asked (bad date, bad risk configuration...)."""
+
+
+@dataclass(frozen=True)
+class ScoringPolicy:
+    """Everything configurable about turning scores into alerts."""
+
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    pseudonymise_key: bytes | None = None
+
+
+@dataclass
+class ScoreResult:
+    as_of: str
+    model_version: str
+    scored: int
+    alerts: int = 0  # new alerts recorded by this run
+    levels: dict[str, int] = field(default_factory=dict)
+    lapsed: int = 0  # high risk but silent too long for an early warning
+    cooled: int = 0  # not alerted again within the cooldown
+    overflow: int = 0  # beyond today's cap: summarised in one message
+    deferred: int = 0  # not recorded because the outbox is over its disk quota
+    quota_alarm: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def alert_id_for(chain: str, store_id: str, customer_ref: str, as_of: str) -> str:
+    """Stable across resends and re-runs: one alert per customer per as-of date."""
+    return hashlib.sha256(f"{chain}\x1f{store_id}\x1f{customer_ref}\x1f{as_of}".encode()).hexdigest()[:32]
+
+
+def alert_payload(store: StoreDatabase, alert: ScoredCustomer, *, customer_ref: str, alert_id: str, seq: int,
+                  as_of: str, model_version: str, created_at: str, control: bool) -> dict[str, Any]:
+    """The churn alert as published (contract `retail.churn-alert/1`)."""
+    return {
+        "schema": ALERT_SCHEMA,
+        "alert_id": alert_id,
+        "seq": seq,
+        "chain": store.chain,
+        "store_id": store.store_id,
+        "customer_ref": customer_ref,
+        "as_of": as_of,
+        "risk_score": alert.risk_score,
+        "level": alert.level,
+        "action": None if control else alert.action,
+        "action_label": None if control else alert.action_label,
+        "control": control,
+        "reasons": [{k: r[k] for k in ("text", "feature", "value", "usual")} for r in alert.reasons],
+        "clv_estimate": alert.clv_estimate,
+        "action_cost_cap": alert.action_cost_cap,
+        "model_version": model_version,
+        "created_at": created_at,
+    }
+
+
+def _append(conn: Any, seq: int, alert_id: str, kind: str, document: dict[str, Any], now: str) -> str:
+    payload = json.dumps(document)
+    conn.execute("INSERT INTO outbox(seq, alert_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                 (seq, alert_id, kind, payload, now))
+    return payload
+
+
+def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[ScoredCustomer], policy: ScoringPolicy) -> None:
+    """One transaction: the run, its new alerts, the overflow summary and their outbox rows."""
+    now = utc_now_iso()
+    conn = store.conn
+    as_of_day = (date.fromisoformat(result.as_of) - EPOCH).days
+    refs = {c.customer_id: pseudonymise(c.customer_id, policy.pseudonymise_key) for c in candidates}
+    with write_transaction(conn):
+        run_id = conn.execute(
+            "INSERT INTO score_runs(as_of, model_version, started_at, finished_at, scored, levels)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (result.as_of, result.model_version, now, now, result.scored, json.dumps(result.levels)),
+        ).lastrowid
+        unacked_bytes = conn.execute(
+            "SELECT coalesce(sum(length(payload)), 0) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
+        if unacked_bytes >= policy.alerts.quota_bytes:
+            result.quota_alarm, result.deferred = True, len(candidates)
+            conn.execute("UPDATE score_runs SET alerts = 0 WHERE run_id = ?", (run_id,))
+            return
+        previous = {refs[c.customer_id]: p for c in candidates if (p := _previous_alerts_for(conn, refs[c.customer_id]))}
+        today = conn.execute("SELECT count(*) FROM alerts WHERE as_of = ?", (result.as_of,)).fetchone()[0]
+        keyed = [_with_ref(c, refs[c.customer_id]) for c in candidates]
+        selection: Selection = select_alerts(keyed, previous, today, as_of_day, policy.alerts)
+        seq = conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
+        keys = dict(conn.execute("SELECT customer_id, customer_key FROM customers"))
+        originals = {refs[c.customer_id]: c.customer_id for c in candidates}
+        for alert in selection.alerts:
+            alert_id = alert_id_for(store.chain, store.store_id, alert.customer_id, result.as_of)
+            if conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone():
+                continue  # this customer was alerted today already (a re-run)
+            seq += 1
+            control = in_control_group(alert_id, alert.level, policy.alerts)
+            document = alert_payload(store, alert, customer_ref=alert.customer_id, alert_id=alert_id, seq=seq,
+                                     as_of=result.as_of, model_version=result.model_version, created_at=now,
+                                     control=control)
+            payload = _append(conn, seq, alert_id, "alert", document, now)
+            conn.execute(
+                "INSERT INTO alerts(alert_id, seq, run_id, customer_key, customer_ref, as_of, risk_score, level,"
+                " action, payload, created_at, control) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (alert_id, seq, run_id, keys.get(originals[alert.customer_id]), alert.customer_id, result.as_of,
+                 alert.risk_score, alert.level, document["action"], payload, now, int(control)),
+            )
+            result.alerts += 1
+        result.cooled = selection.cooled
+        if selection.overflow:
+            seq += 1
+            alert_id = hashlib.sha256(f"{store.chain}\x1f{store.store_id}\x1foverflow\x1f{run_id}".encode()).hexdigest()[:32]
+            document = {
+                "schema": OVERFLOW_SCHEMA, "alert_id": alert_id, "seq": seq, "chain": store.chain,
+                "store_id": store.store_id, "as_of": result.as_of, "suppressed": len(selection.overflow),
+                "customers": [{"customer_ref": o.customer_id, "level": o.level, "risk_score": o.risk_score}
+                              for o in selection.overflow],
+                "model_version": result.model_version, "created_at": now,
+            }
+            _append(conn, seq, alert_id, "overflow", document, now)
+            result.overflow = len(selection.overflow)
+        conn.execute("UPDATE score_runs SET alerts = ? WHERE run_id = ?", (result.alerts, run_id))
+
+
+def _previous_alerts_for(conn: Any, customer_ref: str) -> PreviousAlert | None:
+    row = conn.execute(
+        "SELECT level, as_of FROM alerts WHERE customer_ref = ? ORDER BY as_of DESC, seq DESC LIMIT 1", (customer_ref,)
+    ).fetchone()
+    return PreviousAlert(row[0], (date.fromisoformat(row[1]) - EPOCH).days) if row else None
+
+
+def _with_ref(candidate: ScoredCustomer, ref: str) -> ScoredCustomer:
+    return ScoredCustomer(**{**candidate.__dict__, "customer_id": ref})
+
+
+def today_in(store: StoreDatabase) -> date:
+    return datetime.now(store.zone).date()
+
+
+def score_store(
+    store: StoreDatabase,
+    model: OnnxChurnModel,
+    *,
+    as_of: date | None = None,
+    policy: ScoringPolicy | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> ScoreResult:
+    """Score customers active in the lookback window at the end of `as_of` (default: today)."""
+    if store.path is None:
+        raise ScoringError("scoring needs a store database on disk")
+    policy = policy or ScoringPolicy()
+    day = as_of or today_in(store)
+    bound_day = (day - EPOCH).days + 1  # the day after as-of, at midnight
+    data = load_store_data(store.path).until(bound_day * DAY)
+    table = build_features(data, bound_day, lookback_days)
+    scored = score_table(table, model.predict, policy.risk, model.horizon_days)
+    result = ScoreResult(day.isoformat(), model.version, len(table), levels=scored.level_counts(), lapsed=scored.lapsed)
+    record_scoring(store, result, scored.alerts, policy)
+    return result
+
+
+def parse_as_of(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ScoringError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def load_scoring_policy(path: Path | None) -> ScoringPolicy:
+    """A TOML file with [risk] and [alerts] tables (or the defaults)."""
+    if path is None:
+        return ScoringPolicy()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScoringError(f"{path}: {exc}") from exc
+    return policy_from_tables(raw.get("risk", {}), raw.get("alerts", {}), path.parent)
+
+
+def policy_from_tables(risk: dict[str, Any], alerts: dict[str, Any], base: Path) -> ScoringPolicy:
+    try:
+        key_file = alerts.get("pseudonymise_key_file")
+        key = (base / key_file).read_bytes().strip() if key_file else None
+        return ScoringPolicy(RiskConfig.from_mapping(risk), AlertPolicy.from_mapping(alerts), key)
+    except (RiskConfigError, AlertPolicyError) as exc:
+        raise ScoringError(str(exc)) from exc
+    except OSError as exc:
+        raise ScoringError(f"alerts.pseudonymise_key_file: {exc}") from exc
