@@ -1,0 +1,253 @@
+"""One federation from start to release: normalisation, rounds, calibration, export.
+
+`run_federation` takes any Flower Grid: the real one inside the ServerApp (a
+SuperLink and the stores' SuperNodes), or the in-process grid of backtests and
+tests, so both run exactly this code.
+
+1. Shared normalisation: each store sends per-feature moments (count, sum,
+   sum of squares); the server adds them up. No per-customer value leaves.
+2. Rounds of FedAvg or FedProx (ResilientFedAvg), optionally with Flower's
+   client-side clipping and server-side Gaussian noise, the privacy budget
+   tracked by Flower's RDP accountant. After every round the global model is
+   checkpointed; a restarted federation resumes after the last checkpoint.
+3. Shared calibration: stores send histograms of their held-out logits; the
+   server fits Platt scaling on the pooled histogram.
+4. Export: `model.onnx` + `manifest.json` in the state folder, and a summary.
+5. Optional personalisation: each store fine-tunes the head on its own data,
+   keeps the result, and reports whether it helps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from logging import INFO, WARNING
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, NeighboringRelation, PrivacyConfig, RdpAccountant, SamplingMethod
+from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping
+from flwr.supercore import log
+
+from models.export import write_model_dir
+from models.federated import auc_from_histogram, load_trainable, platt_from_histogram, trainable_arrays
+from models.network import ChurnNet, NetworkConfig, NormStats
+from models.schema import FEATURE_NAMES
+
+from ..errors import FederationError
+from .checkpoints import Checkpoint, CheckpointStore
+from .settings import SUMMARY_FILE, FederationSettings
+from .strategy import BoundedFedAvg, RoundKeeper, store_of, wait_for_nodes
+
+
+
+@dataclass
+class FederationOutcome:
+    model: ChurnNet
+    rounds: list[dict[str, Any]]
+    release_dir: Path
+    manifest: dict[str, Any]
+    resumed_from: int
+    privacy: dict[str, Any] | None
+    personalisation: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _to_record(arrays: dict[str, np.ndarray]) -> ArrayRecord:
+    return ArrayRecord({name: Array(np.asarray(value)) for name, value in arrays.items()})
+
+
+def _from_record(record: ArrayRecord) -> dict[str, np.ndarray]:
+    return dict(zip(record.keys(), record.to_numpy_ndarrays()))
+
+
+def _base_config(settings: FederationSettings, norm: NormStats | None) -> ConfigRecord:
+    config: dict[str, Any] = {
+        "as-of-day": settings.as_of_day,
+        "horizon-days": settings.horizon_days,
+        "local-epochs": settings.local_epochs,
+        "learning-rate": settings.learning_rate,
+        "batch-size": settings.batch_size,
+        "seed": settings.seed,
+    }
+    if norm is not None:
+        config["feature-mean"] = [float(v) for v in norm.mean]
+        config["feature-std"] = [float(v) for v in norm.std]
+    return ConfigRecord(config)
+
+
+def _ask_all(grid: Grid, settings: FederationSettings, kind: str, content: RecordDict, minimum: int) -> list[Message]:
+    """Send one message to every connected store (waiting boundedly for `minimum`)."""
+    nodes = wait_for_nodes(grid, minimum, settings.node_wait_seconds)
+    if len(nodes) < minimum:
+        raise FederationError(f"{len(nodes)} store(s) connected after {settings.node_wait_seconds:.0f} s, {minimum} needed")
+    messages = [Message(content=content, message_type=kind, dst_node_id=node) for node in nodes]
+    replies = list(grid.send_and_receive(messages, timeout=settings.round_timeout_seconds))
+    for failed in (r for r in replies if r.has_error()):
+        log(WARNING, "A store could not answer %s: %s", kind, failed.error.reason)
+    good = [r for r in replies if not r.has_error()]
+    if len(good) < minimum:
+        raise FederationError(f"only {len(good)} store(s) answered {kind}, {minimum} needed")
+    return good
+
+
+def shared_normalisation(grid: Grid, settings: FederationSettings) -> NormStats:
+    """Add up the stores' feature moments into one normalisation."""
+    content = RecordDict({"config": _base_config(settings, None)})
+    replies = _ask_all(grid, settings, f"{MessageType.QUERY}.stats", content, settings.min_train_nodes)
+    metrics = [next(iter(r.content.metric_records.values())) for r in replies]
+    count = np.sum([np.asarray(m["count"]) for m in metrics], axis=0)
+    total = np.sum([np.asarray(m["sum"]) for m in metrics], axis=0)
+    squares = np.sum([np.asarray(m["sum-sq"]) for m in metrics], axis=0)
+    log(INFO, "Shared normalisation from %d stores, %d training rows", len(replies), int(sum(float(m["num-examples"]) for m in metrics)))
+    return NormStats.from_moments(count, total, squares)
+
+
+def shared_calibration(grid: Grid, settings: FederationSettings, weights: dict[str, np.ndarray], norm: NormStats) -> tuple[float, float, float]:
+    """(slope, intercept, pooled held-out AUC) from the stores' logit histograms."""
+    content = RecordDict({"arrays": _to_record(weights), "config": _base_config(settings, norm)})
+    replies = _ask_all(grid, settings, f"{MessageType.QUERY}.calibrate", content, 1)
+    metrics = [next(iter(r.content.metric_records.values())) for r in replies]
+    churned = np.sum([np.asarray(m["hist-churned"]) for m in metrics], axis=0)
+    stayed = np.sum([np.asarray(m["hist-stayed"]) for m in metrics], axis=0)
+    slope, intercept = platt_from_histogram(churned, stayed)
+    return slope, intercept, auc_from_histogram(churned, stayed)
+
+
+def _strategy(settings: FederationSettings) -> tuple[RoundKeeper, BoundedFedAvg, Any]:
+    """(the strategy to start, its FedAvg core, the DP wrapper or None)."""
+    dp = settings.dp_enabled
+    bounded = BoundedFedAvg(
+        node_wait_seconds=settings.node_wait_seconds,
+        proximal_mu=settings.proximal_mu if settings.strategy == "fedprox" else 0.0,
+        exact_sample=dp,
+        weighted_by_key="unit-weight" if dp else "num-examples",
+        fraction_train=settings.fraction_train,
+        min_train_nodes=settings.min_train_nodes,
+        min_evaluate_nodes=1,
+        min_available_nodes=settings.min_train_nodes,
+    )
+    wrapper = None
+    if dp:
+        accountant = RdpAccountant(PrivacyConfig(
+            target_delta=settings.dp_target_delta,
+            population_size=settings.min_available_nodes,
+            neighboring_relation=NeighboringRelation.ADD_OR_REMOVE_ONE,
+            sampling_method=SamplingMethod.NO_AMPLIFICATION,
+        ))
+        wrapper = DifferentialPrivacyClientSideFixedClipping(
+            bounded, settings.dp_noise_multiplier, settings.dp_clipping_norm, settings.min_train_nodes,
+            accountant=accountant,
+        )
+    return RoundKeeper(wrapper or bounded, bounded, settings.min_train_nodes), bounded, wrapper
+
+
+def _privacy(wrapper: Any) -> dict[str, Any] | None:
+    spent = wrapper.privacy_spent() if wrapper is not None else None
+    if spent is None:
+        return None
+    return {"epsilon": spent.epsilon, "delta": spent.delta, "releases": spent.num_releases,
+            "noise_multiplier": wrapper.noise_multiplier, "clipping_norm": wrapper.clipping_norm}
+
+
+def personalisation_round(grid: Grid, settings: FederationSettings, weights: dict[str, np.ndarray], norm: NormStats,
+                          calibration: tuple[float, float]) -> dict[str, dict[str, float]]:
+    config = _base_config(settings, norm)
+    config["calibration-slope"], config["calibration-intercept"] = calibration
+    config["personalise-epochs"] = settings.personalise_epochs
+    content = RecordDict({"arrays": _to_record(weights), "config": config})
+    replies = _ask_all(grid, settings, f"{MessageType.TRAIN}.personalise", content, 1)
+    return {
+        store_of(r): {k: float(v) for k, v in next(iter(r.content.metric_records.values())).items()}  # type: ignore[arg-type]
+        for r in replies
+    }
+
+
+def run_federation(grid: Grid, settings: FederationSettings) -> FederationOutcome:
+    """Run (or resume) the federation described by `settings` over `grid`."""
+    torch.manual_seed(settings.seed)
+    checkpoints = CheckpointStore(settings.state_path, settings.fingerprint)
+    model = ChurnNet(len(FEATURE_NAMES), NetworkConfig())
+    resumed = checkpoints.latest()
+    if resumed is not None:
+        log(INFO, "Resuming federation %s after round %d", settings.fingerprint, resumed.round)
+        norm, start_round, history = resumed.norm, resumed.round, resumed.history
+        load_trainable(model, resumed.weights)
+    else:
+        norm, start_round, history = shared_normalisation(grid, settings), 0, []
+        checkpoints.save(Checkpoint(0, trainable_arrays(model), norm, []))
+    model.set_normalisation(norm)
+
+    strategy, bounded, dp_wrapper = _strategy(settings)
+    bounded.round_offset = start_round
+
+    def checkpoint_after_round(server_round: int, arrays: ArrayRecord) -> None:
+        if server_round == 0:
+            return None  # the starting point is already saved
+        number = server_round + start_round
+        record = strategy.record(server_round)
+        history.append({**record.as_dict(), "privacy": _privacy(dp_wrapper)})
+        checkpoints.save(Checkpoint(number, _from_record(arrays), norm, history))
+        log(INFO, "Checkpoint of round %d saved", number)
+        return None
+
+    remaining = settings.num_server_rounds - start_round
+    weights = trainable_arrays(model)
+    if remaining > 0:
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=_to_record(weights),
+            num_rounds=remaining,
+            timeout=settings.round_timeout_seconds,
+            train_config=_base_config(settings, norm),
+            evaluate_config=_base_config(settings, norm),
+            evaluate_fn=checkpoint_after_round,
+        )
+        if result.arrays is not None and len(result.arrays):
+            weights = _from_record(result.arrays)
+    load_trainable(model, weights)
+    if not any(entry.get("trained") for entry in history):
+        raise FederationError("no round gathered enough stores to train; nothing to release")
+
+    slope, intercept, pooled_auc = shared_calibration(grid, settings, weights, norm)
+    model.set_calibration(slope, intercept)
+    version = f"fed-{settings.as_of}-r{settings.num_server_rounds}-{settings.fingerprint[:8]}"
+    release_dir = settings.state_path / "release" / version
+    last = history[-1].get("metrics", {}) if history else {}
+    manifest = write_model_dir(
+        model, release_dir, version=version, horizon_days=settings.horizon_days,
+        metrics={"auc": pooled_auc, "auc_last_round": last.get("auc"), "loss_last_round": last.get("loss")},
+        training={"mode": "federated", "as_of": settings.as_of, "rounds": settings.num_server_rounds,
+                  "strategy": settings.strategy, "fingerprint": settings.fingerprint,
+                  "stores": sorted({s for entry in history for s in entry.get("trained", [])}),
+                  "privacy": _privacy(dp_wrapper)},
+    )
+    personal = personalisation_round(grid, settings, weights, norm, (slope, intercept)) if settings.personalise else {}
+    outcome = FederationOutcome(model, history, release_dir, manifest, start_round, _privacy(dp_wrapper), personal)
+    write_summary(settings, outcome)
+    return outcome
+
+
+def write_summary(settings: FederationSettings, outcome: FederationOutcome) -> Path:
+    path = settings.state_path / SUMMARY_FILE
+    summary = {
+        "as_of": settings.as_of,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": settings.as_run_config(),
+        "resumed_from_round": outcome.resumed_from,
+        "rounds": outcome.rounds,
+        "release_dir": str(outcome.release_dir),
+        "manifest": outcome.manifest,
+        "privacy": outcome.privacy,
+        "personalisation": outcome.personalisation,
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    os.replace(temporary, path)
+    return path
+
+

@@ -1,0 +1,186 @@
+"""FedAvg / FedProx for stores that come and go: bounded waits, a minimum, and a record of each round.
+
+Flower's FedAvg waits for `min_available_nodes` in an unbounded loop (one
+second at a time, for ever): one store box that never comes back would hang the
+federation. Here the wait has a deadline; a round that cannot gather its
+minimum is skipped (the global model stays as it was) and the next one tries
+again. Aggregation still uses Flower's own FedAvg code; FedProx is FedAvg plus
+`proximal-mu` in the training config, which the stores add to their loss.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from logging import INFO, WARNING
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.serverapp import Grid
+from flwr.serverapp.exception import InconsistentMessageReplies
+from flwr.serverapp.strategy import FedAvg, Strategy
+from flwr.supercore import log
+
+from models.federated import auc_from_histogram
+
+
+def wait_for_nodes(grid: Grid, minimum: int, seconds: float, sleep: Callable[[float], None] = time.sleep) -> list[int]:
+    """Connected node ids, waiting at most `seconds` for `minimum` of them."""
+    deadline = time.monotonic() + seconds
+    while True:
+        nodes = list(grid.get_node_ids())
+        if len(nodes) >= minimum or time.monotonic() >= deadline:
+            return nodes
+        log(INFO, "Waiting for stores: %d connected, %d needed.", len(nodes), minimum)
+        sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def store_of(message: Message) -> str:
+    store = message.content.config_records.get("store")
+    return str(store["store-id"]) if store is not None else str(message.metadata.src_node_id)
+
+
+def pooled_evaluation(records: list[RecordDict], weight_key: str) -> MetricRecord:
+    """Chain-wide metrics: histograms are summed (exact pooled AUC), losses weighted by examples."""
+    metrics = [next(iter(r.metric_records.values())) for r in records]
+    weights = np.array([float(m[weight_key]) for m in metrics])
+    churned = np.sum([np.asarray(m["hist-churned"]) for m in metrics], axis=0)
+    stayed = np.sum([np.asarray(m["hist-stayed"]) for m in metrics], axis=0)
+    result = {
+        "loss": float(np.average([float(m["loss"]) for m in metrics], weights=weights)),
+        "churn-rate": float(np.average([float(m["churn-rate"]) for m in metrics], weights=weights)),
+        "auc": auc_from_histogram(churned, stayed),
+        "mean-store-auc": float(np.mean([float(m["auc"]) for m in metrics])),
+        "examples": float(weights.sum()),
+    }
+    return MetricRecord(result)
+
+
+@dataclass
+class RoundRecord:
+    """What happened in one round, for checkpoints and the console."""
+
+    round: int
+    trained: list[str] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+    failures: int = 0
+    train_loss: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    per_store_auc: dict[str, float] = field(default_factory=dict)
+    skipped: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class BoundedFedAvg(FedAvg):
+    """FedAvg (or FedProx) whose sampling waits for stores with a deadline.
+
+    Aggregation is Flower's own FedAvg.aggregate_train, untouched: Flower's
+    privacy accountant requires exactly that averaging.
+    """
+
+    def __init__(self, *, node_wait_seconds: float, proximal_mu: float = 0.0, exact_sample: bool = False, **kwargs: Any):
+        super().__init__(evaluate_metrics_aggr_fn=pooled_evaluation, **kwargs)
+        self.node_wait_seconds = node_wait_seconds
+        self.proximal_mu = proximal_mu
+        self.exact_sample = exact_sample  # DP accounting needs the same sample size every round
+        self.round_offset = 0  # rounds done before a resume
+        self.skipped: dict[int, str] = {}
+
+    def _sample(self, grid: Grid, server_round: int, fraction: float, minimum: int, what: str) -> list[int]:
+        nodes = wait_for_nodes(grid, max(minimum, self.min_available_nodes), self.node_wait_seconds)
+        if len(nodes) < minimum:
+            reason = f"{len(nodes)} store(s) connected, {minimum} needed for {what}"
+            log(WARNING, "Round %s: skipping %s: %s", server_round + self.round_offset, what, reason)
+            self.skipped[server_round + self.round_offset] = reason
+            return []
+        exact = self.exact_sample and what == "training"
+        size = minimum if exact else max(minimum, int(len(nodes) * fraction))
+        return random.sample(nodes, min(size, len(nodes)))
+
+    def _messages(self, nodes: list[int], arrays: ArrayRecord, config: ConfigRecord, kind: str) -> list[Message]:
+        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+        return [Message(content=record, message_type=kind, dst_node_id=node) for node in nodes]
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        nodes = self._sample(grid, server_round, self.fraction_train, self.min_train_nodes, "training")
+        config["server-round"] = server_round + self.round_offset
+        if self.proximal_mu > 0:
+            config["proximal-mu"] = self.proximal_mu
+        return self._messages(nodes, arrays, config, MessageType.TRAIN)
+
+    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        nodes = self._sample(grid, server_round, self.fraction_evaluate, self.min_evaluate_nodes, "evaluation")
+        config["server-round"] = server_round + self.round_offset
+        return self._messages(nodes, arrays, config, MessageType.EVALUATE)
+
+
+class RoundKeeper(Strategy):
+    """Wraps the strategy (FedAvg, or FedAvg inside Flower's DP wrapper) to enforce a
+    minimum of successful training replies and to record each round."""
+
+    def __init__(self, strategy: Strategy, bounded: BoundedFedAvg, min_train_replies: int):
+        self.strategy = strategy
+        self.bounded = bounded
+        self.min_train_replies = min_train_replies
+        self.rounds: dict[int, RoundRecord] = {}
+
+    def record(self, server_round: int) -> RoundRecord:
+        number = server_round + self.bounded.round_offset
+        entry = self.rounds.setdefault(number, RoundRecord(number))
+        if number in self.bounded.skipped and not entry.skipped:
+            entry.skipped = self.bounded.skipped[number]
+        return entry
+
+    def summary(self) -> None:
+        self.strategy.summary()
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        return self.strategy.configure_train(server_round, arrays, config, grid)
+
+    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        return self.strategy.configure_evaluate(server_round, arrays, config, grid)
+
+    def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        replies = list(replies)
+        record = self.record(server_round)
+        good = [m for m in replies if not m.has_error()]
+        record.failures += len(replies) - len(good)
+        for failed in (m for m in replies if m.has_error()):
+            log(WARNING, "Store node %s failed training: %s", failed.metadata.src_node_id, failed.error.reason)
+        if len(good) < self.min_train_replies:
+            if not record.skipped:
+                record.skipped = f"{len(good)} training replies, {self.min_train_replies} needed"
+            log(WARNING, "Round %s: %s; keeping the global model", record.round, record.skipped)
+            return None, None
+        try:
+            arrays, metrics = self.strategy.aggregate_train(server_round, good)
+        except InconsistentMessageReplies as exc:
+            record.skipped = f"inconsistent replies: {exc}"
+            return None, None
+        if arrays is not None:
+            record.trained = sorted(store_of(m) for m in good)
+        if metrics is not None and "train-loss" in metrics:
+            record.train_loss = float(metrics["train-loss"])  # type: ignore[arg-type]
+        return arrays, metrics
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        replies = list(replies)
+        record = self.record(server_round)
+        good = [m for m in replies if not m.has_error()]
+        record.failures += len(replies) - len(good)
+        if not good:
+            return None
+        try:
+            metrics = self.strategy.aggregate_evaluate(server_round, good)
+        except InconsistentMessageReplies:
+            return None
+        record.evaluated = sorted(store_of(m) for m in good)
+        record.per_store_auc = {store_of(m): float(next(iter(m.content.metric_records.values()))["auc"]) for m in good}
+        if metrics is not None:
+            record.metrics = {k: float(v) for k, v in metrics.items()}  # type: ignore[arg-type]
+        return metrics

@@ -1,0 +1,107 @@
+"""The federation over real processes: a TLS SuperLink with SuperNode authentication, three store
+SuperNodes, a store lost mid-federation, and the SuperLink killed with SIGKILL and restarted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from server.pki import create_ca, server_certificate, supernode_key
+from tests.conftest import CHAIN_AS_OF
+from tests.services import VENV_BIN, SuperLink, SuperNode, flower_env, kill_tree
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Deployment:
+    superlink: SuperLink
+    nodes: dict[str, SuperNode]
+    pki: Path
+
+
+@pytest.fixture(scope="module")
+def deployment(chain_dbs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("flower")
+    pki = root / "pki"
+    create_ca(pki, "Demo Retail")
+    server_certificate(pki, "superlink", ["127.0.0.1", "localhost"])
+    superlink = SuperLink(root / "superlink", pki).start()
+    nodes = {}
+    try:
+        for db in chain_dbs:
+            store = db.stem
+            private, public = supernode_key(pki, store)
+            superlink.register(public)
+            nodes[store] = SuperNode(root / store, superlink, private, f'store-db="{db}" threads=1').start()
+        yield Deployment(superlink, nodes, pki)
+    finally:
+        for node in nodes.values():
+            node.kill()
+        superlink.kill()
+
+
+def online_nodes(superlink: SuperLink) -> list[dict]:  # type: ignore[type-arg]
+    result = subprocess.run([str(VENV_BIN / "flwr"), "supernode", "list", "churn", "--format", "json"],
+                            env=flower_env(superlink.cli_home()), capture_output=True, text=True, timeout=60)
+    return [n for n in json.loads(result.stdout)["nodes"] if n.get("status") == "online"]
+
+
+def test_only_registered_supernodes_join(deployment: Deployment, tmp_path: Path) -> None:
+    private, _ = supernode_key(deployment.pki, "intruder")  # never registered
+    intruder = SuperNode(tmp_path / "intruder", deployment.superlink, private, 'store-db="/nonexistent.db"').start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(online_nodes(deployment.superlink)) < 3:
+            time.sleep(1)
+        time.sleep(5)
+        assert len(online_nodes(deployment.superlink)) == 3
+    finally:
+        intruder.kill()
+
+
+def wait_for(path: Path, seconds: float, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, f"federate exited early: {process.stdout.read() if process.stdout else ''}"
+        assert time.monotonic() < deadline, f"{path.name} did not appear in {seconds} s"
+        time.sleep(0.5)
+
+
+def test_federation_survives_a_lost_store_and_a_killed_superlink(deployment: Deployment, tmp_path: Path) -> None:
+    state = tmp_path / "federation"
+    federate = subprocess.Popen(
+        [str(VENV_BIN / "churn-server"), "federate", "--superlink", deployment.superlink.address,
+         "--root-certificates", str(deployment.pki / "ca.crt"), "--as-of", CHAIN_AS_OF, "--state-dir", str(state),
+         "--rounds", "3", "--chain", "demo", "--set", "local-epochs=1", "--set", "round-timeout-seconds=30",
+         "--set", "node-wait-seconds=20", "--retries", "3", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        checkpoints = state / "checkpoints"
+        wait_for(checkpoints, 180, federate)
+        folder = next(checkpoints.iterdir())
+        wait_for(folder / "round-0001.npz", 240, federate)
+        deployment.nodes["store-03"].kill()  # a store box loses power for good
+        wait_for(folder / "round-0002.npz", 240, federate)
+        deployment.superlink.kill()  # the central server crashes, ServerApp and all
+        time.sleep(2)
+        deployment.superlink.start()  # restarted on its database: registered stores reconnect
+        output, _ = federate.communicate(timeout=420)
+    finally:
+        if federate.poll() is None:
+            kill_tree(federate)
+    assert federate.returncode == 0, output[-2000:]
+    summary = json.loads(output[output.index("{"):])
+    assert summary["resumed_from_round"] == 2
+    assert [r["round"] for r in summary["rounds"]] == [1, 2, 3]
+    assert summary["rounds"][0]["trained"] == ["store-01", "store-02", "store-03"]
+    assert summary["rounds"][2]["trained"] == ["store-01", "store-02"]
+    assert (Path(summary["release_dir"]) / "model.onnx").exists()
+    assert summary["manifest"]["metrics"]["auc"] > 0.8

@@ -1,0 +1,169 @@
+"""The federation's protocol, run in-process over the real ServerApp and ClientApp code.
+
+(Real SuperLink and SuperNode processes are exercised in tests/integration.)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from flwr.app import Message
+
+from edge_agent.client_app import app as client_app
+from models.labels import LabelledSet, training_set
+from models.network import NormStats
+from models.store_data import load_store_data
+from server.federation import FederationError, FederationSettings
+from server.federation.checkpoints import CheckpointStore
+from server.federation.in_process import InProcessGrid
+from server.federation.rounds import run_federation
+from tests.conftest import CHAIN_AS_OF
+
+FEATURES, HISTOGRAM_BINS = 35, 240
+
+
+def settings(state: Path, **overrides: Any) -> FederationSettings:
+    values: dict[str, Any] = {"as_of": CHAIN_AS_OF, "state_dir": str(state), "num_server_rounds": 2,
+                              "local_epochs": 1, "min_train_nodes": 2, "node_wait_seconds": 1.0}
+    values.update(overrides)
+    return FederationSettings(**values)
+
+
+class RecordingClient:
+    """The real ClientApp, with every reply kept for inspection."""
+
+    def __init__(self) -> None:
+        self.replies: list[Message] = []
+
+    def __call__(self, message: Message, context: Any) -> Message:
+        reply = client_app(message, context)
+        self.replies.append(reply)
+        return reply
+
+
+def test_federation_trains_calibrates_and_releases(chain_dbs: list[Path], tmp_path: Path) -> None:
+    recorder = RecordingClient()
+    outcome = run_federation(InProcessGrid(recorder, chain_dbs), settings(tmp_path, num_server_rounds=3))
+    assert [r["round"] for r in outcome.rounds] == [1, 2, 3]
+    assert all(r["trained"] == ["store-01", "store-02", "store-03"] for r in outcome.rounds)
+    aucs = [r["metrics"]["auc"] for r in outcome.rounds]
+    assert aucs[-1] > 0.85 and aucs[-1] >= aucs[0] - 0.01
+    manifest = json.loads((outcome.release_dir / "manifest.json").read_text())
+    assert manifest["training"]["mode"] == "federated" and manifest["metrics"]["auc"] > 0.85
+    summary = json.loads((tmp_path / "federation.json").read_text())
+    assert summary["release_dir"] == str(outcome.release_dir) and len(summary["rounds"]) == 3
+    calibration = outcome.model.calibration.tolist()
+    assert calibration != [1.0, 0.0], "a shared calibration was fitted"
+
+
+def test_no_row_leaves_a_store(chain_dbs: list[Path], tmp_path: Path) -> None:
+    """Replies carry weights, moments and fixed-size histograms only, never a per-customer list."""
+    recorder = RecordingClient()
+    run_federation(InProcessGrid(recorder, chain_dbs), settings(tmp_path))
+    parameter_names = {name for name, _ in __import__("models.network", fromlist=["ChurnNet"]).ChurnNet(FEATURES).named_parameters()}
+    for reply in recorder.replies:
+        assert not reply.has_error()
+        for record in reply.content.array_records.values():
+            assert set(record.keys()) == parameter_names
+        for record in reply.content.metric_records.values():
+            for key, value in record.items():
+                if isinstance(value, list):
+                    assert len(value) in (FEATURES, HISTOGRAM_BINS), key
+        for record in reply.content.config_records.values():
+            assert set(record.keys()) == {"store-id"}
+
+
+def test_shared_normalisation_equals_the_pooled_one(chain_dbs: list[Path], tmp_path: Path) -> None:
+    outcome = run_federation(InProcessGrid(client_app, chain_dbs), settings(tmp_path, num_server_rounds=1))
+    day = settings(tmp_path).as_of_day
+    parts = []
+    for db in chain_dbs:
+        rows = training_set(load_store_data(db), day, 90)
+        parts.append(rows.subset(rows.cutoff != rows.cutoff.max()))  # what each store trains on
+    pooled = NormStats.fit(LabelledSet.concat(parts).values)
+    np.testing.assert_allclose(outcome.model.feature_mean.numpy(), pooled.mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outcome.model.feature_std.numpy(), pooled.std, rtol=1e-4, atol=1e-5)
+
+
+def test_an_offline_store_never_hangs_a_round(chain_dbs: list[Path], tmp_path: Path) -> None:
+    grid = InProcessGrid(client_app, chain_dbs)
+    grid.offline.add(103)  # store-03's box went dark before the federation
+    started = time.monotonic()
+    outcome = run_federation(grid, settings(tmp_path, min_available_nodes=3, node_wait_seconds=2.0))
+    assert time.monotonic() - started < 60
+    assert all(r["trained"] == ["store-01", "store-02"] for r in outcome.rounds)
+
+
+def test_too_few_stores_skip_the_round_and_nothing_is_released(chain_dbs: list[Path], tmp_path: Path) -> None:
+    grid = InProcessGrid(client_app, chain_dbs)
+    grid.fail(102)
+    grid.fail(103)  # two stores answer training with errors
+    with pytest.raises(FederationError, match="no round gathered enough stores"):
+        run_federation(grid, settings(tmp_path))
+    checkpoints = CheckpointStore(tmp_path, settings(tmp_path).fingerprint)
+    history = checkpoints.latest().history  # type: ignore[union-attr]
+    assert [r["skipped"] for r in history] == ["1 training replies, 2 needed"] * 2
+    assert not (tmp_path / "release").exists()
+
+
+def test_resume_after_the_last_checkpoint(chain_dbs: list[Path], tmp_path: Path) -> None:
+    first = run_federation(InProcessGrid(client_app, chain_dbs), settings(tmp_path, num_server_rounds=2))
+    recorder = RecordingClient()
+    second = run_federation(InProcessGrid(recorder, chain_dbs), settings(tmp_path, num_server_rounds=3))
+    assert (first.resumed_from, second.resumed_from) == (0, 2)
+    assert [r["round"] for r in second.rounds] == [1, 2, 3]
+    assert CheckpointStore(tmp_path, settings(tmp_path).fingerprint).rounds() == [0, 1, 2, 3]
+    kinds = [r.metadata.message_type for r in recorder.replies]
+    assert "query.stats" not in kinds, "a resumed federation keeps its normalisation"
+    assert kinds.count("train") == 3  # one round, three stores
+
+
+def test_fedprox_keeps_updates_closer_to_the_global_model(chain_dbs: list[Path], tmp_path: Path) -> None:
+    def first_round_drift(mu: float, folder: Path) -> float:
+        recorder = RecordingClient()
+        overrides = {"strategy": "fedprox", "proximal_mu": mu} if mu else {}
+        chosen = settings(folder, num_server_rounds=1, local_epochs=3, **overrides)
+        run_federation(InProcessGrid(recorder, chain_dbs), chosen)
+        start = CheckpointStore(folder, chosen.fingerprint)
+        initial = np.load(start.folder / "round-0000.npz")
+        update = next(r for r in recorder.replies if r.metadata.message_type == "train").content["arrays"]
+        return float(sum(np.sum((v - initial[k]) ** 2) for k, v in zip(update.keys(), update.to_numpy_ndarrays())))
+
+    assert first_round_drift(5.0, tmp_path / "prox") < 0.8 * first_round_drift(0.0, tmp_path / "avg")
+
+
+def test_differential_privacy_reports_a_growing_budget(chain_dbs: list[Path], tmp_path: Path) -> None:
+    outcome = run_federation(
+        InProcessGrid(client_app, chain_dbs),
+        settings(tmp_path, dp_enabled=True, dp_noise_multiplier=1.0, dp_clipping_norm=2.0, min_train_nodes=3,
+                 min_available_nodes=3, num_server_rounds=2),
+    )
+    budgets = [r["privacy"]["epsilon"] for r in outcome.rounds]
+    assert 0 < budgets[0] < budgets[1]
+    assert outcome.privacy is not None and outcome.privacy["releases"] == 2 and outcome.privacy["delta"] == 1e-5
+    assert outcome.manifest["training"]["privacy"]["epsilon"] == budgets[-1]
+
+
+def test_personalisation_reports_per_store_and_keeps_models_local(chain_dbs: list[Path], tmp_path: Path) -> None:
+    grid = InProcessGrid(client_app, chain_dbs, node_config={"models-dir": str(tmp_path / "box")})
+    outcome = run_federation(grid, settings(tmp_path / "state", personalise=True, personalise_epochs=2))
+    assert set(outcome.personalisation) == {"store-01", "store-02", "store-03"}
+    for store, result in outcome.personalisation.items():
+        assert {"auc-global", "auc-personal", "helps"} <= set(result)
+        assert result["helps"] == float(result["auc-personal"] > result["auc-global"])
+    helped = [s for s, r in outcome.personalisation.items() if r["helps"]]
+    assert (tmp_path / "box" / "personal").exists() == bool(helped)
+
+
+def test_bad_run_config_names_the_key() -> None:
+    with pytest.raises(Exception, match="unknown run config key 'rounds'"):
+        FederationSettings.from_run_config({"as-of": "2025-01-01", "state-dir": "/tmp/x", "rounds": 3})
+    with pytest.raises(Exception, match="strategy fedprox needs proximal-mu"):
+        FederationSettings.from_run_config({"as-of": "2025-01-01", "state-dir": "/tmp/x", "strategy": "fedprox"})
+    with pytest.raises(Exception, match="as-of '' is not a date"):
+        FederationSettings.from_run_config({"as-of": "", "state-dir": "/tmp/x"})

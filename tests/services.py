@@ -1,0 +1,372 @@
+"""Real services for integration tests: a private Mosquitto, a Flower SuperLink and SuperNodes.
+
+Each runs as a child process on an ephemeral loopback port with its own
+configuration, so tests never touch the machine's shared broker and can kill
+(SIGKILL) and restart what they started. The central side's tests add the
+aggregator process, a plain MQTT client standing in for a store box, and a
+fresh database per test on the machine's PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from models.contracts import BrokerAddress, ack_topic, store_topic
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+def kill_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    """Signal a process started with start_new_session=True and everything it spawned."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@dataclass
+class Mosquitto:
+    """A private broker. `extra` is appended to the generated configuration."""
+
+    folder: Path
+    extra: str = ""
+    port: int = field(default_factory=free_port)
+    persistence: bool = True
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def config(self) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.folder}/",
+            f"log_dest file {self.folder / 'mosquitto.log'}",
+            "log_type all",
+        ]
+        if "allow_anonymous" not in self.extra and "password_file" not in self.extra:
+            lines.append("allow_anonymous true")
+        if os.geteuid() == 0 and "user " not in self.extra:
+            # Started as root, Mosquitto drops to its own user, which cannot write the test's folder:
+            # no log, and worse, no persistence file to survive a restart with.
+            lines.append("user root")
+        path = self.folder / "mosquitto.conf"
+        path.write_text("\n".join(lines) + "\n" + self.extra + "\n")
+        return path
+
+    def start(self) -> Mosquitto:
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_for_port(self.port)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None:
+            kill_tree(self.process)
+            self.process = None
+
+    def stop(self) -> None:
+        """A clean stop: Mosquitto writes its persistence file on the way out."""
+        if self.process is not None:
+            kill_tree(self.process, signal.SIGTERM)
+            self.process = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+def flower_env(flwr_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0",
+                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"})
+    return env
+
+
+@dataclass
+class SuperLink:
+    """flower-superlink with TLS, SuperNode authentication and a database (so restarts keep nodes)."""
+
+    folder: Path
+    pki: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SuperLink:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = open(self.folder / "superlink.log", "ab")
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "flower-superlink"), "--port", str(self.port), "--database", str(self.folder / "state.db"),
+             "--ssl-ca-certfile", str(self.pki / "ca.crt"), "--ssl-certfile", str(self.pki / "superlink.crt"),
+             "--ssl-keyfile", str(self.pki / "superlink.key"), "--enable-supernode-auth",
+             "--disable-runtime-dependency-installation"],
+            stdout=log, stderr=subprocess.STDOUT, env=flower_env(self.folder / "home"), start_new_session=True,
+        )
+        wait_for_port(self.port, 60)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None:
+            kill_tree(self.process)
+            self.process = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cli_home(self) -> Path:
+        """A FLWR_HOME whose default connection is this SuperLink (for `flwr supernode register`)."""
+        home = self.folder / "cli-home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(
+            f'[superlink]\ndefault = "churn"\n\n[superlink.churn]\naddress = "{self.address}"\n'
+            f'root-certificates = "{self.pki / "ca.crt"}"\n'
+        )
+        return home
+
+    def register(self, public_key: Path) -> None:
+        subprocess.run([str(VENV_BIN / "flwr"), "supernode", "register", str(public_key), "churn"],
+                       env=flower_env(self.cli_home()), check=True, capture_output=True, timeout=60)
+
+
+@dataclass
+class SuperNode:
+    folder: Path
+    superlink: SuperLink
+    private_key: Path
+    node_config: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SuperNode:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = open(self.folder / "supernode.log", "ab")
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "flower-supernode"), "--superlink", self.superlink.address, "--port", str(self.port),
+             "--root-certificates", str(self.superlink.pki / "ca.crt"),
+             "--auth-supernode-private-key", str(self.private_key), "--node-config", self.node_config],
+            stdout=log, stderr=subprocess.STDOUT, env=flower_env(self.folder / "home"), start_new_session=True,
+        )
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None:
+            kill_tree(self.process)
+            self.process = None
+
+
+# --- PostgreSQL (the central database for large chains) ---
+
+POSTGRES_PORT = 5432
+POSTGRES_ADMIN_URL = f"postgresql://postgres@127.0.0.1:{POSTGRES_PORT}/postgres"
+
+
+def ensure_postgres() -> None:
+    """Start the local PostgreSQL cluster if it is down; fail loudly if it cannot be reached."""
+    try:
+        wait_for_port(POSTGRES_PORT, 0.5)
+        return
+    except TimeoutError:
+        pass
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if not versions:
+        raise RuntimeError("PostgreSQL is not installed (/etc/postgresql is missing) and nothing listens on 5432")
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
+                   check=True, capture_output=True, timeout=60)
+    wait_for_port(POSTGRES_PORT, 30)
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty database on the local PostgreSQL server, dropped afterwards; yields its URL."""
+    import psycopg
+
+    ensure_postgres()
+    name = f"churn_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{POSTGRES_PORT}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- the central aggregator, as operators run it ---
+
+@dataclass
+class AggregatorProcess:
+    """`churn-server aggregator` against a broker and a central database; its log is kept in `folder`."""
+
+    folder: Path
+    mqtt_url: str
+    db: str
+    client_id: str = "aggregator-1"
+    group: str = "test-aggregators"
+    extra_args: list[str] = field(default_factory=list)  # e.g. ["--password-file", FILE]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / f"{self.client_id}.log"
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def start(self, wait: bool = True) -> AggregatorProcess:
+        """Start it; with `wait`, return once it has (re)subscribed."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        before = self.log().count("subscribed to")
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(VENV_BIN / "churn-server"), "aggregator", "--mqtt", self.mqtt_url, "--db", self.db,
+                 "--group", self.group, "--client-id", self.client_id, *self.extra_args],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        if wait:
+            self.wait_for_log("subscribed to", before + 1)
+        return self
+
+    def wait_for_log(self, text: str, times: int = 1, seconds: float = 20.0) -> None:
+        deadline = time.monotonic() + seconds
+        while self.log().count(text) < times:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"the aggregator exited ({self.process.returncode}):\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} not logged {times} times in {seconds} s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            kill_tree(self.process)
+            self.process = None
+
+    def stop(self) -> int:
+        """SIGTERM, as systemd stops it; return its exit status."""
+        assert self.process is not None
+        process, self.process = self.process, None
+        os.killpg(process.pid, signal.SIGTERM)
+        return process.wait(timeout=20)
+
+
+# --- a store box stand-in: what a store publishes, from a plain paho client ---
+
+def churn_alert(seq: int, store_id: str = "s1", chain: str = "acme", **overrides: object) -> dict[str, object]:
+    """A valid `retail.churn-alert/1` payload (models.payloads), alert id derived from the store and seq."""
+    alert: dict[str, object] = {
+        "schema": "retail.churn-alert/1", "alert_id": f"{chain}-{store_id}-{seq:06d}", "seq": seq, "chain": chain,
+        "store_id": store_id, "customer_ref": f"C{seq:05d}", "as_of": "2026-03-01", "risk_score": 72,
+        "level": "red", "action": "service_plan", "action_label": "one-to-one service plan",
+        "reasons": [{"text": "last visit 41 days ago, usually every 12 days", "feature": "recency_days",
+                     "value": 41, "usual": 12}],
+        "clv_estimate": 820.5, "action_cost_cap": 41.0, "model_version": "central-2026-02-28",
+        "created_at": "2026-03-01T06:00:00Z", "control": False,
+    }
+    alert.update(overrides)
+    return alert
+
+
+class StoreClient:
+    """Publishes QoS 1 over MQTT v5 like a store box, waits for each PUBACK, and collects the acks it receives."""
+
+    def __init__(self, url: str, chain: str = "acme", store_id: str = "s1") -> None:
+        self.chain, self.store_id = chain, store_id
+        self.acks: list[dict[str, Any]] = []
+        self.sent: dict[str, int] = {}  # alert id -> seq
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                                  client_id=f"store-{chain}-{store_id}-{uuid.uuid4().hex[:6]}",
+                                  protocol=MQTTProtocolVersion.MQTTv5)
+        self.client.on_message = self._on_message
+        address = BrokerAddress.parse(url)
+        if address.username:
+            self.client.username_pw_set(address.username, address.password)
+        self.client.connect(address.host, address.port, keepalive=30)
+        self.client.loop_start()
+        subscribed = self.client.subscribe(ack_topic(chain, store_id), qos=1)
+        assert subscribed[0] == mqtt.MQTT_ERR_SUCCESS
+        time.sleep(0.2)  # let the SUBACK arrive before anything is published
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.acks.append(json.loads(message.payload))
+
+    def publish(self, leaf: str, payload: dict[str, object] | bytes, retain: bool = False, qos: int = 1) -> None:
+        """Publish on retail/v1/{chain}/{store}/{leaf}; with QoS 1, return once the broker has accepted it."""
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        info = self.client.publish(store_topic(self.chain, self.store_id, leaf), raw, qos=qos, retain=retain)
+        if qos:
+            info.wait_for_publish(10)
+            assert info.is_published(), f"the broker did not accept a message on {leaf}"
+
+    def publish_alerts(self, seqs: range | list[int], **overrides: object) -> list[str]:
+        ids = []
+        for seq in seqs:
+            alert = churn_alert(seq, self.store_id, self.chain, **overrides)
+            self.publish("alert/churn", alert)
+            self.sent[str(alert["alert_id"])] = seq
+            ids.append(str(alert["alert_id"]))
+        return ids
+
+    def acked_ids(self, by_seq: bool = True) -> set[str]:
+        """Alert ids an ack named; with `by_seq`, also those at or under an ack's up_to_seq (as a store clears them)."""
+        with self._lock:
+            named = {i for a in self.acks for i in a["alert_ids"]}
+            up_to = max([a["up_to_seq"] for a in self.acks if a["up_to_seq"] is not None] or [0])
+        return named | ({i for i, seq in self.sent.items() if seq <= up_to} if by_seq else set())
+
+    def wait_for_acks(self, alert_ids: list[str], seconds: float = 20.0, by_seq: bool = True) -> None:
+        deadline = time.monotonic() + seconds
+        while not set(alert_ids) <= self.acked_ids(by_seq):
+            if time.monotonic() > deadline:
+                missing = sorted(set(alert_ids) - self.acked_ids(by_seq))
+                raise TimeoutError(f"{len(missing)} alerts not acked in {seconds} s, e.g. {missing[:3]}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
