@@ -1,0 +1,214 @@
+"""Sending the outbox to the broker, and keeping each message until the aggregator acknowledges it.
+
+- MQTT v5, QoS 1, a persistent session (clean_start off, a session expiry) so
+  the broker holds the aggregator's acks for us while the box is offline;
+- messages go in seq order with at most `max_inflight` unconfirmed at a time;
+  a PUBACK's reason code is checked (v5 reports ACL refusals there) and a
+  refused message stays in the outbox;
+- a PUBACK is not delivery: a row leaves the outbox only when the
+  aggregator's ack on `.../ack` names it; rows unacknowledged after
+  `resend_after` seconds are sent again, with the same alert id;
+- the store's status is retained on `.../status`, with a Last Will that says
+  `offline` if the box drops without saying goodbye.
+
+paho calls back on its own thread; those callbacks only put events on queues.
+The database is touched only by the thread that calls `drain`.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from models.contracts import ack_topic, alert_topic, status_topic
+from models.payloads import STATUS_SCHEMA, PayloadError, check_ack
+
+from .mqtt_client import BrokerConfig, BrokerError, make_client, open_session
+from .outbox import Outbox
+from .store_db import StoreDatabase, utc_now_iso
+
+
+@dataclass(frozen=True)
+class PublisherSettings:
+    broker: BrokerConfig
+    client_id: str
+    session_expiry: int = 7 * 86400  # the broker keeps our session (and queued acks) this long
+    max_inflight: int = 20
+    resend_after: float = 120.0
+    batch: int = 500
+    puback_timeout: float = 15.0
+
+
+@dataclass
+class DrainResult:
+    published: int = 0  # PUBACKed by the broker in this drain
+    acked: int = 0  # acknowledged by the aggregator in this drain
+    remaining: int = 0  # still waiting for the aggregator
+    refused: list[str] = field(default_factory=list)  # reasons the broker gave for refusing
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"published": self.published, "acked": self.acked, "remaining": self.remaining, "refused": self.refused}
+
+
+class AlertPublisher:
+    """One store's connection for alerts out, acks in, and status."""
+
+    def __init__(self, store: StoreDatabase, settings: PublisherSettings,
+                 status_details: Callable[[], dict[str, Any]] = dict, extra_topics: tuple[str, ...] = ()):
+        self.store = store
+        self.settings = settings
+        self.outbox = Outbox(store)
+        self.status_details = status_details
+        self.extra_topics = extra_topics  # e.g. the model release topic, on the same connection
+        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.client: mqtt.Client | None = None
+        self._pubacks: queue.Queue[tuple[int, Any]] = queue.Queue()
+        self._acks: queue.Queue[bytes] = queue.Queue()
+        self._ack_event = threading.Event()
+        self.last_publish_at: str | None = None
+        self.last_publish_time: float | None = None
+        self.reannounce = threading.Event()
+        self.rejected = 0  # alerts the aggregator refused, since start
+
+    # --- connection ----------------------------------------------------------
+    def _status(self, state: str, **extra: Any) -> bytes:
+        return json.dumps({"schema": STATUS_SCHEMA, "state": state, "chain": self.store.chain,
+                           "store_id": self.store.store_id, "at": utc_now_iso(), **extra}).encode()
+
+    def connect(self, timeout: float = 10.0) -> None:
+        client = make_client(self.settings.broker, self.settings.client_id)
+        client.max_inflight_messages_set(self.settings.max_inflight)
+        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client.will_set(status_topic(self.store.chain, self.store.store_id),
+                        self._status("offline", reason="connection lost"), qos=1, retain=True)
+        client.on_publish = lambda _c, _u, mid, reason, _p: self._pubacks.put((mid, reason))
+        client.on_message = self._on_message
+        open_session(client, self.settings.broker, session_expiry=self.settings.session_expiry, timeout=timeout)
+        self.client = client
+        self._subscribe()
+        client.on_connect = self._on_reconnect
+        self.publish_status("online")
+
+    def _subscribe(self) -> None:
+        assert self.client is not None
+        for topic in (ack_topic(self.store.chain, self.store.store_id), *self.extra_topics):
+            self.client.subscribe(topic, qos=1)
+
+    def _on_reconnect(self, _client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _properties: Any) -> None:
+        """paho reconnects by itself; a broker that lost our session also lost our subscriptions."""
+        if not reason.is_failure:
+            if not flags.session_present:
+                self._subscribe()
+            self.reannounce.set()  # the owner's thread republishes the status (it may read the database)
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected()
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == ack_topic(self.store.chain, self.store.store_id):
+            self._acks.put(bytes(message.payload))
+            self._ack_event.set()
+        else:
+            self.inbox.put((message.topic, bytes(message.payload)))
+
+    def publish_status(self, state: str, **extra: Any) -> None:
+        if self.client is None:
+            return
+        stats = self.outbox.stats()
+        details = {"outbox_unacked": stats.unacked, "outbox_unacked_bytes": stats.unacked_bytes,
+                   "last_publish_at": self.last_publish_at, **self.status_details(), **extra}
+        self.client.publish(status_topic(self.store.chain, self.store.store_id), self._status(state, **details),
+                            qos=1, retain=True)
+
+    def close(self, reason: str = "stopped") -> None:
+        """A goodbye: status offline (retained), then a clean disconnect (no Last Will)."""
+        if self.client is None:
+            return
+        try:
+            info = self.client.publish(status_topic(self.store.chain, self.store.store_id),
+                                       self._status("offline", reason=reason), qos=1, retain=True)
+            info.wait_for_publish(timeout=5)
+        except (RuntimeError, ValueError):
+            pass
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.client = None
+
+    # --- work ----------------------------------------------------------------------
+    def apply_acks(self) -> int:
+        covered = 0
+        while True:
+            try:
+                raw = self._acks.get_nowait()
+            except queue.Empty:
+                return covered
+            try:
+                document = check_ack(raw)
+            except PayloadError:
+                continue  # not ours to fix; the aggregator will ack again after a resend
+            covered += self.outbox.mark_acked(document["alert_ids"], document.get("up_to_seq"))
+            if document.get("rejected"):
+                self.rejected += self.outbox.mark_rejected(document["rejected"])
+
+    def _send(self, result: DrainResult) -> None:
+        assert self.client is not None
+        topic = alert_topic(self.store.chain, self.store.store_id)
+        entries = self.outbox.due(self.settings.resend_after, self.settings.batch)
+        pending: dict[int, int] = {}  # mid -> seq
+        for entry in entries:
+            info = self.client.publish(topic, entry.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+                result.refused.append(f"publish failed locally: {mqtt.error_string(info.rc)}")
+                break
+            pending[info.mid] = entry.seq
+        deadline = time.monotonic() + self.settings.puback_timeout
+        confirmed: list[int] = []
+        while pending and time.monotonic() < deadline:
+            try:
+                mid, reason = self._pubacks.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            seq = pending.pop(mid, None)
+            if seq is None:
+                continue  # a status message
+            if reason.is_failure:
+                result.refused.append(f"seq {seq}: {reason}")
+            else:
+                confirmed.append(seq)
+        self.outbox.mark_sent(confirmed)
+        result.published += len(confirmed)
+        if confirmed:
+            self.last_publish_at, self.last_publish_time = utc_now_iso(), time.time()
+
+    def drain(self, wait_for_acks: float = 5.0) -> DrainResult:
+        """Send what is due, then wait up to `wait_for_acks` seconds for the aggregator's acks."""
+        if self.client is None:
+            raise BrokerError("not connected")
+        result = DrainResult()
+        result.acked += self.apply_acks()
+        self._send(result)
+        deadline = time.monotonic() + wait_for_acks
+        while time.monotonic() < deadline and self.outbox.stats().unacked:
+            self._ack_event.wait(timeout=min(0.25, max(0.0, deadline - time.monotonic())))
+            self._ack_event.clear()
+            result.acked += self.apply_acks()
+        result.remaining = self.outbox.stats().unacked
+        return result
+
+
+def publish_once(store: StoreDatabase, settings: PublisherSettings, wait_for_acks: float = 5.0) -> DrainResult:
+    """`edge-agent publish`: connect, drain the outbox once, say goodbye."""
+    publisher = AlertPublisher(store, settings)
+    publisher.connect()
+    try:
+        return publisher.drain(wait_for_acks)
+    finally:
+        publisher.close(reason="drained")

@@ -1,0 +1,229 @@
+"""The JSON payloads on the MQTT topics: one definition, checked the same way by every side.
+
+Contract schemas (docs/architecture.md):
+
+- `retail.churn-alert/1` on `.../alert/churn`: one customer's alert;
+- `retail.churn-alert-overflow/1` on `.../alert/churn`: the alerts beyond a
+  store's daily cap, summarised in one message (never dropped silently);
+- `retail.churn-ack/1` on `.../ack`: what the aggregator has stored;
+- `retail.store-status/1` on `.../status` (retained; the Last Will says offline);
+- `retail.store-metrics/1` on `.../metrics`: health and footfall aggregates.
+
+`check_*` raise PayloadError with a reason naming the field: the aggregator
+puts such a payload in its dead-letter table with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from .risk import LEVELS
+
+ALERT_SCHEMA = "retail.churn-alert/1"
+OVERFLOW_SCHEMA = "retail.churn-alert-overflow/1"
+ACK_SCHEMA = "retail.churn-ack/1"
+STATUS_SCHEMA = "retail.store-status/1"
+METRICS_SCHEMA = "retail.store-metrics/1"
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+class PayloadError(Exception):
+    """A payload that breaks its schema; the message names the field."""
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload of {len(raw)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise PayloadError("not a JSON object")
+    return document
+
+
+def _require(document: dict[str, Any], field: str, kinds: type | tuple[type, ...]) -> Any:
+    if field not in document:
+        raise PayloadError(f"missing field {field}")
+    value = document[field]
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise PayloadError(f"field {field} must be {_kind_name(kinds)}, got a boolean")
+    if not isinstance(value, kinds):
+        raise PayloadError(f"field {field} must be {_kind_name(kinds)}, got {type(value).__name__}")
+    return value
+
+
+def _kind_name(kinds: type | tuple[type, ...]) -> str:
+    names = [k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,))]
+    return " or ".join("null" if n == "NoneType" else n for n in names)
+
+
+def _text(document: dict[str, Any], field: str, limit: int = 200) -> str:
+    value = _require(document, field, str)
+    if not value or len(value) > limit:
+        raise PayloadError(f"field {field} must be 1 to {limit} characters")
+    return str(value)
+
+
+def _date(document: dict[str, Any], field: str) -> None:
+    try:
+        date.fromisoformat(_text(document, field, 10))
+    except ValueError:
+        raise PayloadError(f"field {field} must be a date (YYYY-MM-DD)") from None
+
+
+def _timestamp(document: dict[str, Any], field: str) -> None:
+    try:
+        datetime.fromisoformat(_text(document, field, 40).replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(f"field {field} must be an ISO 8601 time") from None
+
+
+def _origin(document: dict[str, Any], chain: str | None, store_id: str | None) -> None:
+    """The payload must name the store whose topic it came on: a store cannot speak for another."""
+    for field, expected in (("chain", chain), ("store_id", store_id)):
+        value = _text(document, field)
+        if expected is not None and value != expected:
+            raise PayloadError(f"field {field} is {value!r} but the topic is {expected!r}")
+
+
+def _number(document: dict[str, Any], field: str, low: float | None = None, high: float | None = None) -> float:
+    value = float(_require(document, field, (int, float)))
+    if value != value or (low is not None and value < low) or (high is not None and value > high):
+        raise PayloadError(f"field {field} must be a number in [{low}, {high}]")
+    return value
+
+
+def check_alert(document: dict[str, Any], chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
+    """A `retail.churn-alert/1` payload, or PayloadError."""
+    if document.get("schema") != ALERT_SCHEMA:
+        raise PayloadError(f"schema must be {ALERT_SCHEMA!r}, got {document.get('schema')!r}")
+    _text(document, "alert_id", 64)
+    if _require(document, "seq", int) < 1:
+        raise PayloadError("field seq must be a positive integer")
+    _origin(document, chain, store_id)
+    _text(document, "customer_ref", 128)
+    _date(document, "as_of")
+    score = _require(document, "risk_score", int)
+    if not 0 <= score <= 100:
+        raise PayloadError("field risk_score must be in 0..100")
+    if _require(document, "level", str) not in LEVELS:
+        raise PayloadError(f"field level must be one of {', '.join(LEVELS)}")
+    _require(document, "action", (str, type(None)))
+    reasons = _require(document, "reasons", list)
+    for index, reason in enumerate(reasons):
+        if not isinstance(reason, dict) or not isinstance(reason.get("text"), str) or not isinstance(reason.get("feature"), str):
+            raise PayloadError(f"reasons[{index}] needs text and feature")
+    _number(document, "clv_estimate", 0)
+    _number(document, "action_cost_cap", 0)
+    _text(document, "model_version")
+    _timestamp(document, "created_at")
+    if "control" in document and not isinstance(document["control"], bool):
+        raise PayloadError("field control must be a boolean")
+    return document
+
+
+def check_overflow(document: dict[str, Any], chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
+    """A `retail.churn-alert-overflow/1` payload, or PayloadError."""
+    if document.get("schema") != OVERFLOW_SCHEMA:
+        raise PayloadError(f"schema must be {OVERFLOW_SCHEMA!r}")
+    _text(document, "alert_id", 64)
+    if _require(document, "seq", int) < 1:
+        raise PayloadError("field seq must be a positive integer")
+    _origin(document, chain, store_id)
+    _date(document, "as_of")
+    suppressed = _require(document, "suppressed", int)
+    customers = _require(document, "customers", list)
+    if suppressed != len(customers):
+        raise PayloadError("field suppressed must equal the number of customers")
+    for index, entry in enumerate(customers):
+        if not isinstance(entry, dict) or not isinstance(entry.get("customer_ref"), str) or entry.get("level") not in LEVELS:
+            raise PayloadError(f"customers[{index}] needs customer_ref and level")
+    _timestamp(document, "created_at")
+    return document
+
+
+def check_alert_message(raw: bytes, chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
+    """Whatever arrives on an alert topic: a churn alert or an overflow summary."""
+    document = decode(raw)
+    if document.get("schema") == OVERFLOW_SCHEMA:
+        return check_overflow(document, chain, store_id)
+    return check_alert(document, chain, store_id)
+
+
+def ack(alert_ids: list[str], up_to_seq: int | None, acked_at: str,
+        rejected: list[dict[str, str]] | None = None) -> bytes:
+    """`rejected`: [{"alert_id", "reason"}] for alerts the aggregator put in its dead letters, so the
+    store stops resending them and raises its alarm instead."""
+    document: dict[str, Any] = {"schema": ACK_SCHEMA, "alert_ids": alert_ids, "up_to_seq": up_to_seq,
+                                "acked_at": acked_at}
+    if rejected:
+        document["rejected"] = rejected
+    return json.dumps(document).encode()
+
+
+def check_ack(raw: bytes) -> dict[str, Any]:
+    document = decode(raw)
+    if document.get("schema") != ACK_SCHEMA:
+        raise PayloadError(f"schema must be {ACK_SCHEMA!r}")
+    ids = _require(document, "alert_ids", list)
+    if not all(isinstance(i, str) for i in ids):
+        raise PayloadError("alert_ids must be strings")
+    _require(document, "up_to_seq", (int, type(None)))
+    rejected = document.get("rejected", [])
+    if not isinstance(rejected, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("alert_id"), str) and isinstance(r.get("reason"), str) for r in rejected
+    ):
+        raise PayloadError("rejected must be a list of {alert_id, reason}")
+    return document
+
+
+def alert_id_of(raw: bytes) -> str | None:
+    """The alert id of a payload that may break its contract, if one can be read at all."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    value = document.get("alert_id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def check_status(raw: bytes, chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
+    document = decode(raw)
+    if document.get("schema") != STATUS_SCHEMA:
+        raise PayloadError(f"schema must be {STATUS_SCHEMA!r}")
+    if document.get("state") not in ("online", "offline"):
+        raise PayloadError("field state must be online or offline")
+    _origin(document, chain, store_id)
+    return document
+
+
+FOOTFALL_COUNTS = ("entries", "exits", "transactions")
+
+
+def check_metrics(raw: bytes, chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
+    """A `retail.store-metrics/1` payload; its optional `footfall_hourly` list is
+    [{"hour": "YYYY-MM-DDTHH:00", "entries": n, "exits": n, "transactions": n}, ...]."""
+    document = decode(raw)
+    if document.get("schema") != METRICS_SCHEMA:
+        raise PayloadError(f"schema must be {METRICS_SCHEMA!r}")
+    _origin(document, chain, store_id)
+    _timestamp(document, "at")
+    hours = document.get("footfall_hourly")
+    if hours is None:
+        return document
+    if not isinstance(hours, list):
+        raise PayloadError("field footfall_hourly must be a list")
+    for index, hour in enumerate(hours):
+        valid = isinstance(hour, dict) and all(type(hour.get(n)) is int and hour[n] >= 0 for n in FOOTFALL_COUNTS)
+        try:
+            datetime.strptime(str(hour.get("hour")) if isinstance(hour, dict) else "", "%Y-%m-%dT%H:00")
+        except ValueError:
+            valid = False
+        if not valid:
+            raise PayloadError(f"footfall_hourly[{index}] needs hour (YYYY-MM-DDTHH:00) and non-negative "
+                               "integer entries, exits and transactions")
+    return document

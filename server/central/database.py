@@ -1,0 +1,151 @@
+"""Opening the central database: a SQLite file (the default) or PostgreSQL, one schema on both.
+
+SQLite runs in WAL mode with foreign keys on, `synchronous=FULL` (a commit the
+aggregator has acknowledged to the broker must survive a power cut) and a busy
+timeout; writes start with BEGIN IMMEDIATE so several aggregator processes
+sharing one file queue for the write lock instead of failing half-way through
+a transaction. PostgreSQL goes through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+BUSY_TIMEOUT_MS = 30_000
+_WRITE = "central_write"
+
+
+class CentralDbError(Exception):
+    """The central database cannot be opened or used (bad address, server down, schema too new)."""
+
+
+def utc_now_iso() -> str:
+    """UTC with microseconds: rows received in the same second still sort in arrival order."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+
+
+def database_url(target: str) -> str:
+    """`central.db` → a SQLite URL; `postgresql://...` → the psycopg 3 driver; any SQLAlchemy URL as is."""
+    if target.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + target.split("://", 1)[1]
+    if "://" in target:
+        return target
+    return f"sqlite:///{Path(target).expanduser().resolve()}"
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we send BEGIN ourselves, below
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        writes = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+@dataclass
+class CentralDb:
+    """The engine plus the two ways in: a write transaction and a read."""
+
+    engine: Engine
+    target: str
+
+    @property
+    def address(self) -> str:
+        """As the operator would write it: no driver name, no password."""
+        url = self.engine.url
+        return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction holding the write lock from its start (SQLite), committed on success."""
+        with self.engine.connect().execution_options(**{_WRITE: True}) as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> CentralDb:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def create_central_engine(target: str) -> Engine:
+    try:
+        url = database_url(target)
+        if make_url(url).get_backend_name() == "sqlite":
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise CentralDbError(f"cannot use central database {target!r}: {exc}") from None
+
+
+def open_central_db(target: str, create: bool = True) -> CentralDb:
+    """Open and migrate the central database at `target`; a missing SQLite file is created unless `create` is off."""
+    from .migrations import migrate
+
+    db = CentralDb(create_central_engine(target), target)
+    path = db.engine.url.database
+    if db.is_sqlite and not create and path and not Path(path).exists():
+        db.close()
+        raise CentralDbError(f"central database {path} does not exist")
+    try:
+        migrate(db)
+    except SQLAlchemyError as exc:
+        db.close()
+        raise CentralDbError(f"cannot open central database {db.address}: {driver_message(exc)}") from None
+    except CentralDbError:
+        db.close()
+        raise
+    return db
+
+
+
+def driver_message(exc: BaseException) -> str:
+    """The driver's own first line, without SQLAlchemy's statement dump (which may hold a payload)."""
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]
+
+
+def upsert(connection: Connection, table: Table, row: dict[str, Any], keys: Sequence[str],
+           update: Sequence[str] | None = None) -> int:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, or DO UPDATE of `update`; the number of rows written."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(row)
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys), set_={name: statement.excluded[name] for name in update})
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT through SQLAlchemy
+    return len(connection.execute(statement.returning(*(table.c[k] for k in keys))).all())
