@@ -1,0 +1,328 @@
+"""The store box's configuration: one TOML file, validated once at start, errors that name the key.
+
+A box nobody watches must refuse a broken configuration at start, with a
+message that says which key and what to do, rather than run for a month on a
+default nobody chose. So unknown keys are errors, paths are checked, and
+secrets come from files or the environment, never from the file itself.
+
+The file may name a device profile (`profile = ".../rpi4.toml"`): its
+`[camera]`, `[training]` and `[daemon]` tables are the defaults, the file's own
+tables override them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.alerting import AlertPolicy, AlertPolicyError
+from models.contracts import BrokerAddress, ContractError
+from models.risk import RiskConfig, RiskConfigError
+
+from .footfall.settings import CameraSettings, CameraSettingsError, camera_settings
+
+MIN_RETENTION_DAYS = 365 + 90 + 180  # features look back a year; labels and training cutoffs need the rest
+
+
+class ConfigError(Exception):
+    """A configuration that cannot run; the message names the key and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSection(_Section):
+    chain: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    store_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    timezone: str = "UTC"
+    data_dir: Path
+    db: Path | None = None  # default: data_dir/store.db
+
+    @property
+    def db_path(self) -> Path:
+        return self.db if self.db is not None else self.data_dir / "store.db"
+
+
+class IngestSection(_Section):
+    drop_folder: Path | None = None  # default: data_dir/dropbox (done/ and failed/ inside)
+    poll_seconds: float = Field(10.0, gt=0)
+    settle_seconds: float = Field(3.0, ge=0)  # a file must stop growing this long before it is read
+
+
+class ScoringSection(_Section):
+    daily_at: str | None = "06:00"  # store-local time
+    every_minutes: float | None = Field(None, gt=0)
+    lookback_days: int = Field(365, ge=30)
+
+    @field_validator("daily_at")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("must be HH:MM (24-hour)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> ScoringSection:
+        if self.every_minutes is not None and "daily_at" in self.model_fields_set and self.daily_at is not None:
+            raise ValueError("set either daily_at or every_minutes, not both")
+        return self
+
+
+class MqttSection(_Section):
+    url: str
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    password_file: Path | None = None
+    password_env: str | None = None  # name of an environment variable holding the password
+    client_id: str | None = None
+    session_expiry_days: float = Field(7, gt=0)
+    resend_after_seconds: float = Field(120, gt=0)
+    drain_every_seconds: float = Field(5, gt=0)
+    status_every_seconds: float = Field(60, gt=0)
+    metrics_every_seconds: float = Field(300, gt=0)
+    max_inflight: int = Field(20, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            address = BrokerAddress.parse(value)
+        except ContractError as exc:
+            raise ValueError(str(exc)) from None
+        if address.password:
+            raise ValueError("must not hold a password: use password_file or password_env")
+        return value
+
+
+class ModelsSection(_Section):
+    dir: Path | None = None  # default: data_dir/models
+    public_key: Path | None = None  # the release signing key (PEM)
+    fetch_releases: bool = True
+
+
+class FederationSection(_Section):
+    enabled: bool = False
+    superlink: str | None = None
+    root_certificates: Path | None = None
+    auth_private_key: Path | None = None
+    insecure: bool = False
+    port: int = Field(9094, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _complete(self) -> FederationSection:
+        if self.enabled:
+            if not self.superlink:
+                raise ValueError("enabled needs superlink = \"HOST:PORT\"")
+            if not self.insecure and self.root_certificates is None:
+                raise ValueError("enabled needs root_certificates (or insecure = true on a test bench)")
+        return self
+
+
+class TrainingSection(_Section):
+    """What this device can afford when the federation asks it to train."""
+
+    threads: int = Field(2, ge=1)
+    max_train_rows: int = Field(100_000, ge=1000)
+    max_local_epochs: int = Field(5, ge=1)
+    batch_size: int | None = Field(None, ge=16)
+
+
+class RetentionSection(_Section):
+    transactions_days: int = Field(730, ge=MIN_RETENTION_DAYS)
+    acked_outbox_days: float = Field(7, gt=0)
+    run_at: str = "03:30"
+
+
+class DaemonSection(_Section):
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(9464, ge=0, le=65535)
+    log_file: Path | None = None  # default: JSON lines on stderr (journald)
+    log_max_mb: float = Field(10, gt=0)
+    log_backups: int = Field(5, ge=1)
+    memory_alarm_mb: float = Field(250, gt=0)
+    disk_alarm_free_mb: float = Field(500, gt=0)
+
+
+class CameraEntry(_Section):
+    """One [[cameras]] table: a source, plus any [camera] setting to override for it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    source: str
+
+
+class EdgeConfig(_Section):
+    profile: Path | None = None
+    store: StoreSection
+    ingest: IngestSection = IngestSection()
+    scoring: ScoringSection = ScoringSection()
+    risk: dict[str, Any] = Field(default_factory=dict)
+    alerts: dict[str, Any] = Field(default_factory=dict)
+    mqtt: MqttSection | None = None
+    models: ModelsSection = ModelsSection()
+    federation: FederationSection = FederationSection()
+    training: TrainingSection = TrainingSection()
+    camera: dict[str, Any] = Field(default_factory=dict)  # defaults for every camera
+    cameras: list[CameraEntry] = Field(default_factory=list)
+    retention: RetentionSection = RetentionSection()
+    daemon: DaemonSection = DaemonSection()
+
+    @property
+    def drop_folder(self) -> Path:
+        return self.ingest.drop_folder or self.store.data_dir / "dropbox"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models.dir or self.store.data_dir / "models"
+
+    def camera_settings(self) -> list[tuple[str, CameraSettings]]:
+        """(source, settings) per camera: profile defaults, then the camera's own keys."""
+        result = []
+        for entry in self.cameras:
+            own = {k: v for k, v in (entry.model_extra or {}).items()}
+            result.append((entry.source, camera_settings({**self.camera, **own, "name": entry.name})))
+        return result
+
+    def mqtt_password(self) -> str | None:
+        if self.mqtt is None:
+            return None
+        if self.mqtt.password_file is not None:
+            return self.mqtt.password_file.read_text().strip()
+        if self.mqtt.password_env:
+            return os.environ.get(self.mqtt.password_env)
+        return None
+
+
+PROFILE_TABLES = ("camera", "training", "daemon")
+
+
+def _merge_profile(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    if "profile" not in raw:
+        return raw
+    path = (base / raw["profile"]).resolve()
+    try:
+        profile = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"profile: cannot read {path} ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"profile: {path} is not valid TOML ({exc})") from None
+    unknown = sorted(set(profile) - set(PROFILE_TABLES))
+    if unknown:
+        raise ConfigError(f"profile {path}: unknown table [{unknown[0]}] (a profile holds {', '.join(PROFILE_TABLES)})")
+    merged = dict(raw)
+    merged["profile"] = str(path)
+    for table in PROFILE_TABLES:
+        if table in profile:
+            merged[table] = {**profile[table], **raw.get(table, {})}
+    return merged
+
+
+def _explain(exc: ValidationError, fields_of: dict[str, list[str]]) -> str:
+    error = exc.errors()[0]
+    location = [str(p) for p in error["loc"]]
+    key = ".".join(p if not p.isdigit() else f"[{p}]" for p in location).replace(".[", "[")
+    if error["type"] == "extra_forbidden":
+        section = location[0] if len(location) > 1 else ""
+        choices = fields_of.get(section, fields_of[""])
+        near = difflib.get_close_matches(location[-1], choices, n=1)
+        hint = f"; did you mean {near[0]}?" if near else f"; known keys: {', '.join(choices)}"
+        return f"unknown key {key}{hint}"
+    if error["type"] == "missing":
+        section = ".".join(location[:-1])
+        where = f" under [{section}]" if section else ""
+        return f"missing key {key}: add {location[-1]} = ...{where}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key}: {message}"
+
+
+def _field_names() -> dict[str, list[str]]:
+    names = {"": sorted(EdgeConfig.model_fields)}
+    for name, info in EdgeConfig.model_fields.items():
+        annotation = info.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                names[name] = sorted(candidate.model_fields)
+    return names
+
+
+def _absolute(config: EdgeConfig, base: Path) -> EdgeConfig:
+    """Relative paths in the file are relative to the file's folder, not to wherever systemd starts us."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, Path) and not value.is_absolute():
+            return (base / value).resolve()
+        if isinstance(value, BaseModel):
+            return value.model_copy(update={k: fix(getattr(value, k)) for k in type(value).model_fields})
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return fix(config)  # type: ignore[no-any-return]
+
+
+def load_config(path: Path) -> EdgeConfig:
+    """Read, merge the profile, validate, and check what can be checked before starting."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    base = Path(path).resolve().parent
+    try:
+        raw = _merge_profile(raw, base)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        config = _absolute(EdgeConfig.model_validate(raw), base)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_explain(exc, _field_names())}") from None
+    try:
+        check(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return config
+
+
+def check(config: EdgeConfig) -> None:
+    """What the types cannot say: the policy tables, the cameras, files that must exist."""
+    try:
+        RiskConfig.from_mapping(config.risk)
+        AlertPolicy.from_mapping(config.alerts)
+    except (RiskConfigError, AlertPolicyError) as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        config.camera_settings()
+        if config.camera:
+            camera_settings(config.camera)
+    except CameraSettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    names = [c.name for c in config.cameras]
+    if len(names) != len(set(names)):
+        raise ConfigError("cameras: two cameras share a name")
+    for entry, (_, settings) in zip(config.cameras, config.camera_settings()):
+        if settings.line is None:
+            raise ConfigError(f"cameras[{entry.name}]: no counting line: set line = [X1, Y1, X2, Y2]")
+    required: list[tuple[str, Path | None]] = []
+    if config.mqtt is not None:
+        required += [("mqtt.ca_file", config.mqtt.ca_file), ("mqtt.password_file", config.mqtt.password_file),
+                     ("mqtt.cert_file", config.mqtt.cert_file), ("mqtt.key_file", config.mqtt.key_file)]
+        if config.mqtt.password_env and config.mqtt.password_env not in os.environ:
+            raise ConfigError(f"mqtt.password_env: the environment has no {config.mqtt.password_env}")
+        if config.models.fetch_releases and config.models.public_key is None:
+            raise ConfigError("models.public_key: needed to verify releases (or set models.fetch_releases = false)")
+    required += [("models.public_key", config.models.public_key)]
+    if config.federation.enabled:
+        required += [("federation.root_certificates", config.federation.root_certificates),
+                     ("federation.auth_private_key", config.federation.auth_private_key)]
+    for key, value in required:
+        if value is not None and not value.exists():
+            raise ConfigError(f"{key}: {value} does not exist")

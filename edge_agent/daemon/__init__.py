@@ -1,0 +1,1 @@
+"""The unattended store-box daemon (`edge-agent run`): see supervisor.py."""

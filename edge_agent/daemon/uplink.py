@@ -1,0 +1,123 @@
+"""The daemon's link to the central side: alerts out, acks and model releases in, status and metrics.
+
+One MQTT connection (one set of credentials per box). The loop drains the
+outbox every few seconds or when scoring wakes it, republishes the retained
+status, and sends metrics (footfall and sales per hour for the last two days:
+the aggregator upserts them, so a lost metrics message is repaired by the
+next). Releases arriving on the model topic are handed to the release worker.
+If the broker is unreachable the loop retries with backoff; the outbox keeps
+everything meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from models.contracts import metrics_topic, model_topic
+from models.payloads import METRICS_SCHEMA
+
+from ..mqtt_client import BrokerError
+from ..publisher import AlertPublisher, PublisherSettings
+from ..store_db import StoreDatabase, utc_now_iso
+
+log = logging.getLogger("edge_agent.uplink")
+
+
+def hourly_activity(store: StoreDatabase, hours: int = 48) -> list[dict[str, Any]]:
+    """Entries, exits and in-store sales per store-local hour: counts only, nothing per customer."""
+    now = datetime.now(store.zone).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+    since = int((now - timedelta(hours=hours - 1) - datetime(1970, 1, 1)).total_seconds())
+    foot = dict(
+        ((hour, (entries, exits)) for hour, entries, exits in store.conn.execute(
+            "SELECT bucket_start - bucket_start % 3600, sum(entries), sum(exits) FROM footfall"
+            " WHERE bucket_start >= ? GROUP BY 1", (since,)))
+    )
+    sales = dict(store.conn.execute(
+        "SELECT ts - ts % 3600, count(*) FROM transactions WHERE ts >= ? AND amount > 0 AND has_time = 1"
+        " AND (channel IS NULL OR channel != 'online') GROUP BY 1", (since,)))
+    rows = []
+    for hour in sorted(set(foot) | set(sales)):
+        entries, exits = foot.get(hour, (0, 0))
+        rows.append({"hour": (datetime(1970, 1, 1) + timedelta(seconds=hour)).strftime("%Y-%m-%dT%H:00"),
+                     "entries": int(entries), "exits": int(exits), "transactions": int(sales.get(hour, 0))})
+    return rows
+
+
+class Uplink:
+    def __init__(self, store: StoreDatabase, settings: PublisherSettings, *, stop: threading.Event,
+                 wake: threading.Event, drain_every: float, status_every: float, metrics_every: float,
+                 status_details: Callable[[], dict[str, Any]], health_details: Callable[[], dict[str, Any]],
+                 releases: queue.Queue[bytes] | None, on_beat: Callable[..., None]):
+        topics = (model_topic(store.chain),) if releases is not None else ()
+        self.publisher = AlertPublisher(store, settings, status_details, extra_topics=topics)
+        self.store = store
+        self.stop, self.wake = stop, wake
+        self.drain_every, self.status_every, self.metrics_every = drain_every, status_every, metrics_every
+        self.health_details = health_details
+        self.releases = releases
+        self.on_beat = on_beat
+        self.published = 0
+        self.refused: list[str] = []
+
+    def _metrics(self) -> None:
+        assert self.publisher.client is not None
+        document = {"schema": METRICS_SCHEMA, "chain": self.store.chain, "store_id": self.store.store_id,
+                    "at": utc_now_iso(), "footfall_hourly": hourly_activity(self.store), **self.health_details()}
+        self.publisher.client.publish(metrics_topic(self.store.chain, self.store.store_id),
+                                      json.dumps(document, default=str).encode(), qos=0)
+
+    def _route_inbox(self) -> None:
+        while True:
+            try:
+                _topic, payload = self.publisher.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if self.releases is not None and payload:
+                self.releases.put(payload)
+
+    def run(self) -> None:
+        delay, next_status, next_metrics = 1.0, 0.0, 0.0
+        while not self.stop.is_set():
+            if not self.publisher.connected:
+                if self.publisher.client is not None:
+                    self.on_beat(connected=False)  # paho is reconnecting by itself
+                else:
+                    try:
+                        self.publisher.connect()
+                        delay = 1.0
+                        log.info("connected to %s", self.publisher.settings.broker.address)
+                    except BrokerError as exc:
+                        log.warning("broker unreachable: %s; retrying in %.0f s", exc, delay)
+                        self.on_beat(connected=False, error=str(exc))
+                        if self.stop.wait(delay):
+                            break
+                        delay = min(delay * 2, 60.0)
+                        continue
+                if not self.publisher.connected:
+                    self.stop.wait(1.0)
+                    continue
+            result = self.publisher.drain(wait_for_acks=0)
+            self.published += result.published
+            if result.refused:
+                self.refused = result.refused[-5:]
+                log.error("the broker refused %d message(s): %s", len(result.refused), result.refused[0])
+            self._route_inbox()
+            now = time.monotonic()
+            if now >= next_status or self.publisher.reannounce.is_set():
+                self.publisher.reannounce.clear()
+                self.publisher.publish_status("online")
+                next_status = now + self.status_every
+            if now >= next_metrics:
+                self._metrics()
+                next_metrics = now + self.metrics_every
+            self.on_beat(connected=True, remaining=result.remaining, published_total=self.published)
+            if self.wake.wait(self.drain_every):
+                self.wake.clear()
+        self.publisher.close(reason="stopped")
