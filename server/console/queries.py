@@ -1,0 +1,264 @@
+"""What the console reads from the central database, always narrowed to the stores an account may see.
+
+SQLAlchemy Core only, portable between SQLite and PostgreSQL: times are ISO
+text compared as text, months and days are `substr` of it, levels are ranked
+with a CASE over models.risk.LEVELS.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, case, func, select
+
+from models.risk import LEVELS
+
+from ..central import CentralDb
+from ..central.tables import (
+    alert_outcomes, alert_work, alerts, footfall_hourly, model_releases, model_rounds, seq_gaps, store_metrics,
+    stores,
+)
+from .accounts import Account
+from .decay import PeriodCounts
+from .sessions import iso, now_utc
+from .uplift import OutcomeGroup
+
+LEVEL_RANK = case({level: rank for rank, level in enumerate(LEVELS)}, value=alerts.c.level, else_=-1)
+STATES = ("open", "assigned", "contacted", "closed")
+RESULTS = ("stayed", "churned")
+DECAY_LEVELS = LEVELS[LEVELS.index("orange"):]
+ALERT_COLUMNS = [alerts.c[name] for name in (
+    "alert_id", "seq", "chain", "store_id", "customer_ref", "as_of", "risk_score", "level", "action", "action_label",
+    "reasons", "clv_estimate", "action_cost_cap", "model_version", "created_at", "control", "received_at")]
+WORK_COLUMNS = [alert_work.c[name] for name in (
+    "assignee", "assigned_at", "contacted_at", "offer", "result", "result_at", "cost", "updated_at", "updated_by")]
+
+
+@dataclass(frozen=True)
+class AlertFilters:
+    chain: str | None = None
+    store_id: str | None = None
+    levels: tuple[str, ...] = ()
+    action: str | None = None
+    control: bool | None = None
+    state: str | None = None
+    assignee: str | None = None
+    max_age_days: float | None = None  # since the centre received the alert
+    limit: int = 100
+    offset: int = 0
+
+
+def _with_work(query: Select[Any]) -> Select[Any]:
+    return query.select_from(alerts.outerjoin(alert_work, alert_work.c.alert_id == alerts.c.alert_id))
+
+
+def _filtered(query: Select[Any], account: Account, f: AlertFilters) -> Select[Any]:
+    query = query.where(account.store_condition(alerts.c.chain, alerts.c.store_id))
+    for column, wanted in ((alerts.c.chain, f.chain), (alerts.c.store_id, f.store_id), (alerts.c.action, f.action),
+                           (alert_work.c.assignee, f.assignee)):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    if f.levels:
+        query = query.where(alerts.c.level.in_(f.levels))
+    if f.control is not None:
+        query = query.where(alerts.c.control == f.control)
+    if f.state == "open":
+        query = query.where(func.coalesce(alert_work.c.state, "open") == "open")
+    elif f.state is not None:
+        query = query.where(alert_work.c.state == f.state)
+    if f.max_age_days is not None:
+        query = query.where(alerts.c.received_at >= iso(now_utc() - timedelta(days=f.max_age_days)))
+    return query
+
+
+def alert_row(row: Any) -> dict[str, Any]:
+    return {
+        **{c.name: row[c.name] for c in ALERT_COLUMNS}, "reasons": json.loads(row["reasons"]),
+        "control": bool(row["control"]), "state": row["state"] or "open",
+        **{c.name: row[c.name] for c in WORK_COLUMNS},
+    }
+
+
+def alert_page(db: CentralDb, account: Account, f: AlertFilters) -> tuple[int, list[dict[str, Any]]]:
+    """The queue: most severe level first, then the highest score, then the newest; and the total matching."""
+    columns = [*ALERT_COLUMNS, alert_work.c.state, *WORK_COLUMNS]
+    query = _filtered(_with_work(select(*columns)), account, f).order_by(
+        LEVEL_RANK.desc(), alerts.c.risk_score.desc(), alerts.c.received_at.desc(), alerts.c.alert_id)
+    total_query = _filtered(_with_work(select(func.count())), account, f)
+    with db.read() as connection:
+        total = int(connection.execute(total_query).scalar_one())
+        rows = connection.execute(query.limit(f.limit).offset(f.offset)).mappings().all()
+    return total, [alert_row(r) for r in rows]
+
+
+def alert_actions(db: CentralDb, account: Account) -> list[str]:
+    with db.read() as connection:
+        return list(connection.execute(select(alerts.c.action).distinct().where(
+            alerts.c.action.is_not(None) & account.store_condition(alerts.c.chain, alerts.c.store_id))
+            .order_by(alerts.c.action)).scalars())
+
+
+def alert_detail(connection: Connection, account: Account, alert_id: str) -> dict[str, Any] | None:
+    """One alert with its handling and every outcome recorded for it; None if absent or not this account's."""
+    row = connection.execute(_with_work(select(*ALERT_COLUMNS, alert_work.c.state, *WORK_COLUMNS))
+                             .where(alerts.c.alert_id == alert_id)).mappings().first()
+    if row is None or not account.sees(row["chain"], row["store_id"]):
+        return None
+    history = connection.execute(select(alert_outcomes).where(alert_outcomes.c.alert_id == alert_id)
+                                 .order_by(alert_outcomes.c.recorded_at, alert_outcomes.c.id)).mappings().all()
+    return {**alert_row(row), "outcomes": [{k: h[k] for k in ("outcome", "cost", "note", "recorded_by", "recorded_at")}
+                                           for h in history]}
+
+
+# --- stores -------------------------------------------------------------------------------------
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def _cameras(document: dict[str, Any]) -> list[dict[str, str]]:
+    cameras = document.get("cameras")
+    if isinstance(cameras, dict):
+        return [{"source": str(k), "state": str(v)} for k, v in sorted(cameras.items())]
+    if isinstance(cameras, list):
+        return [{"source": str(c.get("source")), "state": str(c.get("state"))} for c in cameras if isinstance(c, dict)]
+    return []
+
+
+def _health(key: tuple[str, str], store: Any, metrics: Any, gaps: list[Any], counts: Any,
+            stale_after: float) -> dict[str, Any]:
+    status = json.loads(store["status"]) if store is not None and store["status"] else {}
+    latest = json.loads(metrics["metrics"]) if metrics is not None else {}
+    cameras = _cameras(status) or _cameras(latest)
+    seen = _parse_time(store["last_seen"]) if store is not None else None
+    state = store["state"] if store is not None else "unknown"
+    silent = state == "online" and (seen is None or (now_utc() - seen).total_seconds() > stale_after)
+    return {
+        "chain": key[0], "store_id": key[1], "state": state, "silent": silent,
+        "last_seen": store["last_seen"] if store is not None else None, "reason": status.get("reason"),
+        "outbox_unacked": status.get("outbox_unacked", latest.get("outbox_unacked")),
+        "last_publish_at": status.get("last_publish_at"),
+        "model_version": status.get("model_version") or latest.get("model_version"),
+        "cameras": cameras,
+        "camera_state": ("none" if not cameras else
+                         "ok" if all(c["state"] == "streaming" for c in cameras) else "degraded"),
+        "alarms": status.get("alarms") or latest.get("alarms") or {},
+        "metrics_at": metrics["at"] if metrics is not None else None,
+        "open_gaps": len(gaps), "missing_alerts": sum(g.last_missing - g.first_missing + 1 for g in gaps),
+        "alerts": int(counts.alerts) if counts is not None else 0,
+        "last_alert_at": counts.last if counts is not None else None,
+    }
+
+
+def store_health(db: CentralDb, account: Account, stale_after: float) -> list[dict[str, Any]]:
+    """Every store the account may see that has sent anything: state, outbox, model, cameras, gaps, alerts."""
+    with db.read() as connection:
+        status = {(r["chain"], r["store_id"]): r for r in connection.execute(
+            select(stores).where(account.store_condition(stores.c.chain, stores.c.store_id))).mappings()}
+        metrics = {(r["chain"], r["store_id"]): r for r in connection.execute(
+            select(store_metrics).where(account.store_condition(store_metrics.c.chain, store_metrics.c.store_id))
+        ).mappings()}
+        gaps: dict[tuple[str, str], list[Any]] = {}
+        for gap in connection.execute(select(seq_gaps).where(
+                seq_gaps.c.closed_at.is_(None) & account.store_condition(seq_gaps.c.chain, seq_gaps.c.store_id))):
+            gaps.setdefault((gap.chain, gap.store_id), []).append(gap)
+        counts = {(r.chain, r.store_id): r for r in connection.execute(
+            select(alerts.c.chain, alerts.c.store_id, func.count().label("alerts"),
+                   func.max(alerts.c.received_at).label("last"))
+            .where(account.store_condition(alerts.c.chain, alerts.c.store_id))
+            .group_by(alerts.c.chain, alerts.c.store_id))}
+    keys = sorted(set(status) | set(metrics) | set(counts))
+    return [_health(k, status.get(k), metrics.get(k), gaps.get(k, []), counts.get(k), stale_after) for k in keys]
+
+
+def footfall(db: CentralDb, chain: str, store_id: str, days: int, bucket: str) -> list[dict[str, Any]]:
+    """Entries, exits, transactions and conversion per day (or hour), over the store's last `days` days of data."""
+    here = (footfall_hourly.c.chain == chain) & (footfall_hourly.c.store_id == store_id)
+    with db.read() as connection:
+        latest = connection.execute(select(func.max(footfall_hourly.c.hour)).where(here)).scalar()
+        if latest is None:
+            return []
+        first_day = (datetime.fromisoformat(latest[:10]) - timedelta(days=days - 1)).strftime("%Y-%m-%d")
+        period = footfall_hourly.c.hour if bucket == "hour" else func.substr(footfall_hourly.c.hour, 1, 10)
+        rows = connection.execute(
+            select(period.label("period"), func.sum(footfall_hourly.c.entries).label("entries"),
+                   func.sum(footfall_hourly.c.exits).label("exits"),
+                   func.sum(footfall_hourly.c.transactions).label("transactions"))
+            .where(here & (footfall_hourly.c.hour >= f"{first_day}T00:00")).group_by(period).order_by(period)).all()
+    return [{"period": r.period, "entries": int(r.entries), "exits": int(r.exits), "transactions": int(r.transactions),
+             "conversion": r.transactions / r.entries if r.entries else None} for r in rows]
+
+
+# --- model releases and rounds ------------------------------------------------------------------
+
+def releases(db: CentralDb, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest recorded federated releases, newest first, each with its rounds."""
+    with db.read() as connection:
+        found = connection.execute(select(model_releases).order_by(
+            model_releases.c.finished_at.desc(), model_releases.c.recorded_at.desc()).limit(limit)).mappings().all()
+        versions = [r["version"] for r in found]
+        rounds: dict[str, list[dict[str, Any]]] = {v: [] for v in versions}
+        for r in connection.execute(select(model_rounds).where(model_rounds.c.version.in_(versions))
+                                    .order_by(model_rounds.c.round)).mappings():
+            rounds[r["version"]].append({
+                "round": r["round"], "trained": json.loads(r["trained"]), "evaluated": json.loads(r["evaluated"]),
+                "failures": r["failures"], "train_loss": r["train_loss"], "auc": r["auc"], "loss": r["loss"],
+                "per_store_auc": json.loads(r["per_store_auc"]), "skipped": r["skipped"], "epsilon": r["epsilon"],
+                "delta": r["delta"]})
+    result = []
+    for r in found:
+        privacy = json.loads(r["privacy"]) if r["privacy"] else None
+        result.append({"version": r["version"], "chain": r["chain"], "as_of": r["as_of"],
+                       "finished_at": r["finished_at"], "strategy": r["strategy"], "auc": r["auc"],
+                       "stores": json.loads(r["stores"]), "privacy": privacy,
+                       "epsilon": privacy.get("epsilon") if privacy else None, "rounds": rounds[r["version"]]})
+    return result
+
+
+# --- outcomes: uplift and decay -----------------------------------------------------------------
+
+def _known(account: Account, chain: str | None, store_id: str | None) -> Any:
+    condition = alert_work.c.result.in_(RESULTS) & account.store_condition(alerts.c.chain, alerts.c.store_id)
+    if chain is not None:
+        condition = condition & (alerts.c.chain == chain)
+    if store_id is not None:
+        condition = condition & (alerts.c.store_id == store_id)
+    return condition
+
+
+def outcome_groups(db: CentralDb, account: Account, chain: str | None = None,
+                   store_id: str | None = None) -> list[OutcomeGroup]:
+    """Alerts with a known result, counted by level, action, control and result, with their CLV and cost sums."""
+    cost = case((alerts.c.control == True, 0.0),  # noqa: E712 (SQL, not Python)
+                else_=func.coalesce(alert_work.c.cost, alerts.c.action_cost_cap))
+    query = (select(alerts.c.level, alerts.c.action, alerts.c.control, alert_work.c.result, func.count(),
+                    func.sum(alerts.c.clv_estimate), func.sum(cost))
+             .select_from(alerts.join(alert_work, alert_work.c.alert_id == alerts.c.alert_id))
+             .where(_known(account, chain, store_id))
+             .group_by(alerts.c.level, alerts.c.action, alerts.c.control, alert_work.c.result))
+    with db.read() as connection:
+        rows = connection.execute(query).all()
+    return [OutcomeGroup(level, action, bool(control), result, int(n), float(clv or 0), float(spent or 0))
+            for level, action, control, result, n, clv, spent in rows]
+
+
+def decay_periods(db: CentralDb, account: Account, chain: str | None = None,
+                  store_id: str | None = None) -> list[PeriodCounts]:
+    """Control alerts at orange or above with a known result, per month of as_of."""
+    month = func.substr(alerts.c.as_of, 1, 7)
+    churned = func.sum(case((alert_work.c.result == "churned", 1), else_=0))
+    query = (select(month, func.count(), churned, func.sum(alerts.c.risk_score))
+             .select_from(alerts.join(alert_work, alert_work.c.alert_id == alerts.c.alert_id))
+             .where(and_(_known(account, chain, store_id), alerts.c.control == True,  # noqa: E712
+                         alerts.c.level.in_(DECAY_LEVELS)))
+             .group_by(month))
+    with db.read() as connection:
+        rows = connection.execute(query).all()
+    return [PeriodCounts(period, int(n), int(c or 0), float(s or 0)) for period, n, c, s in rows]
