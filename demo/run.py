@@ -89,6 +89,7 @@ def _backtest(mode: str, boxes: list[StoreBox], as_of: str, logs: Path, out: dic
 def run_demo(spec: DemoSpec, out: Path, *, broker_url: str | None = None, console_port: int = 0,
              keep_running: bool = False, quiet: bool = False) -> DemoResult:
     started = time.monotonic()
+    out = out.resolve()  # Flower's config and the box configs want absolute paths
     if out.exists():
         shutil.rmtree(out)
     group = ProcessGroup(out / "logs", env={"PATH": f"{VENV_BIN}:/usr/bin:/bin"})
