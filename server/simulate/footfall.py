@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activity import Purchases
 from .calendar import Calendar
 from .stores import StoreProfile
 
