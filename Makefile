@@ -9,8 +9,9 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests run for real: the headless browser and its driver,
-# the MQTT broker (and mosquitto_passwd), systemd-analyze for the shipped units.
-SYSTEM_PACKAGES := chromium chromium-driver mosquitto systemd
+# the MQTT broker (and mosquitto_passwd), plain mosquitto_sub as a third-party
+# subscriber, systemd-analyze for the shipped units.
+SYSTEM_PACKAGES := chromium chromium-driver mosquitto mosquitto-clients systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv system-packages test demo bench clean
