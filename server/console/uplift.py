@@ -174,12 +174,18 @@ class Return:
 
 
 def total_return(rows: Sequence[Uplift], z: float = Z95) -> Return:
-    """Sums of the per-level rows; the interval adds the levels' variances (normal approximation)."""
+    """Sums of the per-level rows.
+
+    The interval of the sum is MOVER's (Zou and Donner): the distances from each
+    level's estimate down to its lower bound add in quadrature, and likewise up
+    to the upper bound, so asymmetric per-level intervals stay asymmetric and one
+    level's total is exactly that level's interval.
+    """
     measured = [r for r in rows if r.measured]
     cost = sum(r.cost for r in measured)
     recovered = sum(r.recovered or 0.0 for r in measured)
-    variance = sum((((r.uplift_high or 0.0) - (r.uplift_low or 0.0)) / (2 * z) * r.clv) ** 2 for r in measured)
-    half = z * math.sqrt(variance)
+    below = math.sqrt(sum(((r.recovered or 0.0) - (r.recovered_low or 0.0)) ** 2 for r in measured))
+    above = math.sqrt(sum(((r.recovered_high or 0.0) - (r.recovered or 0.0)) ** 2 for r in measured))
     net = recovered - cost
     return Return(tuple(r.key for r in measured), tuple(r.key for r in rows if not r.measured), cost, recovered,
-                  recovered - half, recovered + half, net, net / cost if cost > 0 else None)
+                  recovered - below, recovered + above, net, net / cost if cost > 0 else None)

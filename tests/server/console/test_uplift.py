@@ -111,6 +111,12 @@ def test_total_return_sums_the_measured_levels_and_names_the_others() -> None:
     assert total.recovered_low < recovered < total.recovered_high
 
 
+def test_the_total_of_one_measured_level_has_that_levels_own_interval() -> None:
+    rows = uplift_by_level([g for g in GROUPS if g.level == "red"], ("red",))
+    total = total_return(rows)
+    assert (total.recovered_low, total.recovered_high) == pytest.approx((rows[0].recovered_low, rows[0].recovered_high))
+
+
 def test_total_return_without_any_measured_level_is_zero_and_has_no_roi() -> None:
     total = total_return(uplift_by_level([group("red", "service_plan", False, "stayed", 3, 900, 60)], ("red",)))
     assert (total.levels, total.unmeasured, total.cost, total.recovered, total.roi) == ((), ("red",), 0, 0, None)
