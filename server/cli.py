@@ -172,6 +172,9 @@ def backtest(
         Optional[Path], typer.Option("--truth", help="Simulated chain folder: adds lead time from truth.csv.")
     ] = None,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Federation rounds (--mode federated).")] = 5,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="--mode federated: deployment (a SuperLink and a SuperNode per database, real processes "
+                         "on loopback) or in-process (same app code, no processes, faster).")] = "deployment",
     as_json: JsonOption = False,
 ) -> None:
     """Backtest the model against recency, RFM logistic regression and BG/NBD on the same split.
@@ -179,20 +182,24 @@ def backtest(
     Example: churn-server backtest --db store-01.db --db store-02.db --as-of 2025-09-30 --horizon-days 90 --mode local
     """
     from .backtest import MODES, BacktestSpec, run_backtest
-    from .federation.local import federated_predictor
+    from .federation.local import ENGINES, federated_predictor
     from .train import day_after, load_stores, parse_date
 
     with one_line_errors():
         if mode not in MODES:
             raise BacktestError(f"--mode must be one of {', '.join(MODES)}")
+        if engine not in ENGINES:
+            raise BacktestError(f"--engine must be one of {', '.join(ENGINES)}")
         spec = BacktestSpec(day_after(parse_date(as_of)), horizon_days, mode, lookback_days, truth)
         with Progress(console=stderr, disable=as_json, transient=True) as progress:
             task = progress.add_task("loading stores", total=None)
             stores = load_stores(db)
             report = run_backtest(
                 stores, spec, on_step=lambda text: progress.update(task, description=text),
-                federated=lambda _stores, day, horizon: federated_predictor(db, day, horizon, rounds),
+                federated=lambda _stores, day, horizon: federated_predictor(db, day, horizon, rounds, engine),
             )
+        if mode == "federated":
+            report["engine"] = engine
     if as_json:
         print_json(report)
         return

@@ -1,23 +1,29 @@
-"""Federation in this process, over local store databases: for backtests and experiments.
+"""Federation over local store databases, for backtests and experiments.
 
-It runs the deployed ServerApp logic and the Flower App's declared ClientApp,
-on the in-process grid (no SuperLink, no SuperNodes).
+Two engines run the same ServerApp logic and the Flower App's declared
+ClientApp: "deployment" (the default of `churn-server backtest --mode
+federated`) over a real SuperLink and one SuperNode per database on this
+machine, exactly as the stores run it; "in-process" on an in-process grid (no
+SuperLink, no SuperNodes), much faster, for tests and quick experiments.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.export import INPUT_NAME, OUTPUT_NAME
 from models.training import predict
 
+from .deployment import LocalDeployment
 from .in_process import InProcessGrid
 from .rounds import FederationOutcome, run_federation
-from .runner import client_app_component
+from .runner import SuperLinkConnection, client_app_component, federate
 from .settings import FederationSettings
 
 
@@ -27,17 +33,40 @@ def federate_in_process(db_paths: list[Path], settings: FederationSettings) -> F
     return run_federation(grid, settings)
 
 
-def federated_predictor(db_paths: list[Path], as_of_day: int, horizon_days: int, rounds: int = 5, **overrides: Any):  # type: ignore[no-untyped-def]
-    """For `churn-server backtest --mode federated`: train by federation, return a scorer."""
+ENGINES = ("deployment", "in-process")
+
+
+def federated_predictor(db_paths: list[Path], as_of_day: int, horizon_days: int, rounds: int = 5,
+                        engine: str = "deployment", **overrides: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """For `churn-server backtest --mode federated`: train by federation, return a scorer of feature rows."""
     as_of = (date(1970, 1, 1) + timedelta(days=as_of_day - 1)).isoformat()
-    with tempfile.TemporaryDirectory(prefix="federated-backtest-") as state:
+    with tempfile.TemporaryDirectory(prefix="federated-backtest-") as work:
         settings = FederationSettings(
-            as_of=as_of, state_dir=state, horizon_days=horizon_days, num_server_rounds=rounds,
-            min_train_nodes=len(db_paths), min_available_nodes=len(db_paths), node_wait_seconds=0.0, **overrides,
+            as_of=as_of, state_dir=str(Path(work) / "state"), horizon_days=horizon_days, num_server_rounds=rounds,
+            min_train_nodes=len(db_paths), min_available_nodes=len(db_paths),
+            node_wait_seconds=120.0 if engine == "deployment" else 0.0, **overrides,
         )
-        model = federate_in_process(db_paths, settings).model
+        if engine == "in-process":
+            model = federate_in_process(db_paths, settings).model
+            return lambda values: predict(model, values)
+        if engine != "deployment":
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+        with LocalDeployment(db_paths, Path(work) / "flower") as deployment:
+            summary = federate(settings, SuperLinkConnection(deployment.address, insecure=True), retries=0,
+                               flwr_home=Path(work) / "flwr-cli")
+        return onnx_scorer((Path(summary["release_dir"]) / "model.onnx").read_bytes())
+
+
+def onnx_scorer(model: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    """Probabilities from the released graph itself (normalisation and calibration inside)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def score(values: np.ndarray) -> np.ndarray:
-        return predict(model, values)
+        (probability,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(values, dtype=np.float32)})
+        return np.asarray(probability, dtype=np.float64).reshape(-1)
 
     return score

@@ -61,9 +61,32 @@ def test_local_mode_trains_each_store_alone_with_the_default_lookback(chain_dbs:
 
 def test_federated_mode_trains_through_the_federation(chain_dbs: list[Path]) -> None:
     report = run_json("churn-server", "backtest", "--db", str(chain_dbs[0]), "--db", str(chain_dbs[1]),
-                      "--as-of", CHAIN_AS_OF, "--mode", "federated", "--rounds", "3", "--lookback-days", "90", timeout=600)
+                      "--as-of", CHAIN_AS_OF, "--mode", "federated", "--engine", "in-process", "--rounds", "3",
+                      "--lookback-days", "90", timeout=600)
     assert report["mode"] == "federated" and len(report["per_store"]) == 2
     assert report["auc"] > report["baselines"]["recency"]["auc"]
+
+
+def flower_processes_using(paths: list[Path]) -> list[str]:
+    """Command lines of running flower-* processes started for these store databases."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "flower-" in command and any(str(p.resolve()) in command for p in paths):
+            found.append(command)
+    return found
+
+
+def test_federated_mode_runs_the_deployment_engine_and_leaves_no_process(chain_dbs: list[Path]) -> None:
+    dbs = chain_dbs[:2]
+    report = run_json("churn-server", "backtest", "--db", str(dbs[0]), "--db", str(dbs[1]), "--as-of", CHAIN_AS_OF,
+                      "--mode", "federated", "--rounds", "1", "--lookback-days", "90", timeout=600)
+    assert report["engine"] == "deployment" and len(report["per_store"]) == 2
+    assert report["auc"] > report["baselines"]["recency"]["auc"]
+    assert flower_processes_using(dbs) == []
 
 
 def test_impossible_splits_are_refused(chain_dbs: list[Path]) -> None:
