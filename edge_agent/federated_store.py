@@ -11,6 +11,7 @@ ClientApp's process, never in the store box's daemon.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ class StoreTrainer:
     """One store's side of every federation message."""
 
     def __init__(self, db_path: str | Path, settings: LocalSettings):
+        started = time.perf_counter()
         self.settings = settings
         if settings.threads:
             torch.set_num_threads(settings.threads)
@@ -81,6 +83,9 @@ class StoreTrainer:
         if settings.max_train_rows and len(self.train_rows) > settings.max_train_rows:
             keep = np.random.default_rng(settings.seed).permutation(len(self.train_rows))[: settings.max_train_rows]
             self.train_rows = self.train_rows.subset(np.sort(keep))
+        # Reading the database and building the cutoffs: store work, but not training (the
+        # server tells it apart from the federation's own overhead; 0 when cached in-process).
+        self.prepare_seconds = time.perf_counter() - started
 
     def _model(self, weights: dict[str, np.ndarray] | None, norm: NormStats) -> ChurnNet:
         torch.manual_seed(self.settings.seed)
@@ -94,7 +99,12 @@ class StoreTrainer:
         return NormStats.moments(self.train_rows.values)
 
     def train(self, weights: dict[str, np.ndarray], norm: NormStats, proximal_mu: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Local epochs from the global weights; FedProx when `proximal_mu` > 0."""
+        """Local epochs from the global weights; FedProx when `proximal_mu` > 0.
+
+        The reply carries how long the epochs took, so the server can tell training
+        time from the federation's overhead.
+        """
+        started = time.perf_counter()
         model = self._model(weights, norm)
         config = TrainingConfig(learning_rate=self.settings.learning_rate, batch_size=self.settings.batch_size,
                                 seed=self.settings.seed)
@@ -102,7 +112,9 @@ class StoreTrainer:
             model, self.train_rows.values, self.train_rows.labels, config, self.settings.local_epochs,
             pos_weight=positive_weight(self.train_rows.labels, config.max_pos_weight), proximal_mu=proximal_mu,
         )
-        return trainable_arrays(model), {"num-examples": len(self.train_rows), "train-loss": float(loss)}
+        arrays = trainable_arrays(model)
+        return arrays, {"num-examples": len(self.train_rows), "train-loss": float(loss),
+                        "train-seconds": time.perf_counter() - started, "prepare-seconds": self.prepare_seconds}
 
     def evaluate(self, weights: dict[str, np.ndarray], norm: NormStats) -> dict[str, Any]:
         """Loss and AUC on the newest labelled cutoff, plus its logit histogram."""

@@ -23,6 +23,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.exception import InconsistentMessageReplies
 from flwr.serverapp.strategy import FedAvg, Strategy
 from flwr.supercore import log
+from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from models.federated import auc_from_histogram
 
@@ -41,6 +42,26 @@ def wait_for_nodes(grid: Grid, minimum: int, seconds: float, sleep: Callable[[fl
 def store_of(message: Message) -> str:
     store = message.content.config_records.get("store")
     return str(store["store-id"]) if store is not None else str(message.metadata.src_node_id)
+
+
+def reply_bytes(message: Message) -> tuple[int, int]:
+    """(bytes of the reply's arrays, bytes of the whole reply as Flower sends it: every object it is made of)."""
+    arrays = sum(len(array.data) for record in message.content.array_records.values() for array in record.values())
+    message_bytes = sum(len(part.deflate()) for part in get_all_nested_objects(message).values())
+    return arrays, message_bytes
+
+
+def reply_timing(replies: list[Message]) -> dict[str, dict[str, float]]:
+    """Per store: the training and preparation time it reports, and the size of its reply."""
+    timing: dict[str, dict[str, float]] = {"train_seconds": {}, "prepare_seconds": {}, "array_bytes": {}, "message_bytes": {}}
+    for message in replies:
+        store = store_of(message)
+        metrics = next(iter(message.content.metric_records.values()), {})
+        for key in ("train-seconds", "prepare-seconds"):
+            if key in metrics:
+                timing[key.replace("-", "_")][store] = float(metrics[key])  # type: ignore[arg-type]
+        timing["array_bytes"][store], timing["message_bytes"][store] = reply_bytes(message)
+    return timing
 
 
 def pooled_evaluation(records: list[RecordDict], weight_key: str) -> MetricRecord:
@@ -71,6 +92,9 @@ class RoundRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     per_store_auc: dict[str, float] = field(default_factory=dict)
     skipped: str = ""
+    # Wall seconds of the training phase and of the whole round (training + evaluation) as the
+    # server saw them, and per store what it reported (train/prepare seconds) and sent (bytes).
+    timing: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -128,6 +152,7 @@ class RoundKeeper(Strategy):
         self.bounded = bounded
         self.min_train_replies = min_train_replies
         self.rounds: dict[int, RoundRecord] = {}
+        self._started: dict[int, float] = {}  # round -> when its training was configured
 
     def record(self, server_round: int) -> RoundRecord:
         number = server_round + self.bounded.round_offset
@@ -139,7 +164,11 @@ class RoundKeeper(Strategy):
     def summary(self) -> None:
         self.strategy.summary()
 
+    def _elapsed(self, server_round: int) -> float:
+        return time.monotonic() - self._started.get(server_round, time.monotonic())
+
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        self._started[server_round] = time.monotonic()
         return self.strategy.configure_train(server_round, arrays, config, grid)
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
@@ -149,6 +178,7 @@ class RoundKeeper(Strategy):
         replies = list(replies)
         record = self.record(server_round)
         good = [m for m in replies if not m.has_error()]
+        record.timing = {"train_wall_seconds": self._elapsed(server_round), **reply_timing(good)}
         record.failures += len(replies) - len(good)
         for failed in (m for m in replies if m.has_error()):
             log(WARNING, "Store node %s failed training: %s", failed.metadata.src_node_id, failed.error.reason)
@@ -172,6 +202,7 @@ class RoundKeeper(Strategy):
         replies = list(replies)
         record = self.record(server_round)
         good = [m for m in replies if not m.has_error()]
+        record.timing["round_wall_seconds"] = self._elapsed(server_round)
         record.failures += len(replies) - len(good)
         if not good:
             return None
