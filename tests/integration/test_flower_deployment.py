@@ -105,3 +105,7 @@ def test_federation_survives_a_lost_store_and_a_killed_superlink(deployment: Dep
     assert summary["rounds"][2]["trained"] == ["store-01", "store-02"]
     assert (Path(summary["release_dir"]) / "model.onnx").exists()
     assert summary["manifest"]["metrics"]["auc"] > 0.8
+    # the rounds helped: the stores that took part throughout rank their own customers better than after round 1
+    first, last = (summary["rounds"][i]["per_store_auc"] for i in (0, 2))
+    survivors = ("store-01", "store-02")
+    assert sum(last[s] for s in survivors) > sum(first[s] for s in survivors), (first, last)
