@@ -41,13 +41,16 @@ class Outbox:
     def __init__(self, store: StoreDatabase):
         self.conn = store.conn
 
-    def due(self, resend_after: float, limit: int, now: float | None = None) -> list[OutboxEntry]:
-        """Unacknowledged rows never sent, or sent longer than `resend_after` seconds ago, in seq order."""
+    def due(self, resend_after: float, limit: int, now: float | None = None, after_seq: int = 0) -> list[OutboxEntry]:
+        """Unacknowledged rows never sent, or sent longer than `resend_after` seconds ago, in seq order.
+
+        `after_seq` lets one drain page through the outbox without meeting again what it has just sent.
+        """
         now = time.time() if now is None else now
         rows = self.conn.execute(
-            "SELECT seq, alert_id, kind, payload, sent_count FROM outbox WHERE acked_at IS NULL"
+            "SELECT seq, alert_id, kind, payload, sent_count FROM outbox WHERE acked_at IS NULL AND seq > ?"
             " AND (last_sent_at IS NULL OR last_sent_at <= ?) ORDER BY seq LIMIT ?",
-            (now - resend_after, limit),
+            (after_seq, now - resend_after, limit),
         ).fetchall()
         return [OutboxEntry(seq, alert_id, kind, payload.encode(), sent) for seq, alert_id, kind, payload, sent in rows]
 
@@ -86,6 +89,10 @@ class Outbox:
 
     def rejected(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox WHERE rejected_reason IS NOT NULL").fetchone()[0])
+
+    def unacked(self) -> int:
+        """Rows still waiting for the aggregator: the index alone answers, however big the payloads."""
+        return int(self.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0])
 
     def stats(self) -> OutboxStats:
         unacked, unsent, size, oldest = self.conn.execute(

@@ -158,10 +158,11 @@ class AlertPublisher:
             if document.get("rejected"):
                 self.rejected += self.outbox.mark_rejected(document["rejected"])
 
-    def _send(self, result: DrainResult) -> None:
+    def _send(self, result: DrainResult, after_seq: int) -> int | None:
+        """Send one batch of what is due past `after_seq`; return its last seq if every message was confirmed."""
         assert self.client is not None
         topic = alert_topic(self.store.chain, self.store.store_id)
-        entries = self.outbox.due(self.settings.resend_after, self.settings.batch)
+        entries = self.outbox.due(self.settings.resend_after, self.settings.batch, after_seq=after_seq)
         pending: dict[int, int] = {}  # mid -> seq
         for entry in entries:
             info = self.client.publish(topic, entry.payload, qos=1)
@@ -187,6 +188,9 @@ class AlertPublisher:
         result.published += len(confirmed)
         if confirmed:
             self.last_publish_at, self.last_publish_time = utc_now_iso(), time.time()
+        if len(entries) < self.settings.batch or len(confirmed) < len(entries):
+            return None  # all that was due, or a refusal or a silent broker: the rest waits for the next drain
+        return entries[-1].seq
 
     def drain(self, wait_for_acks: float = 5.0) -> DrainResult:
         """Send what is due, then wait up to `wait_for_acks` seconds for the aggregator's acks."""
@@ -194,13 +198,16 @@ class AlertPublisher:
             raise BrokerError("not connected")
         result = DrainResult()
         result.acked += self.apply_acks()
-        self._send(result)
+        after_seq: int | None = 0
+        while after_seq is not None:  # batch after batch until nothing is due
+            after_seq = self._send(result, after_seq)
+            result.acked += self.apply_acks()
         deadline = time.monotonic() + wait_for_acks
-        while time.monotonic() < deadline and self.outbox.stats().unacked:
+        while time.monotonic() < deadline and self.outbox.unacked():
             self._ack_event.wait(timeout=min(0.25, max(0.0, deadline - time.monotonic())))
             self._ack_event.clear()
             result.acked += self.apply_acks()
-        result.remaining = self.outbox.stats().unacked
+        result.remaining = self.outbox.unacked()
         return result
 
 
