@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 BUSY_TIMEOUT_MS = 30_000
@@ -110,6 +110,24 @@ def create_central_engine(target: str) -> Engine:
         raise CentralDbError(f"cannot use central database {target!r}: {exc}") from None
 
 
+def _migrate_when_free(db: CentralDb, migrate: Any, attempts: int = 8) -> None:
+    """Migrate, retrying a SQLite "database is locked" a few times.
+
+    Several aggregators starting at once on one SQLite file can be told "locked"
+    straight away, without the busy timeout being honoured: while one of them
+    recovers the WAL index or switches the journal mode, SQLite answers BUSY
+    rather than wait. That is a moment, not a fault, so try again shortly.
+    """
+    for attempt in range(attempts):
+        try:
+            migrate(db)
+            return
+        except OperationalError as exc:
+            if not db.is_sqlite or "locked" not in str(exc.orig) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
 def open_central_db(target: str, create: bool = True) -> CentralDb:
     """Open and migrate the central database at `target`; a missing SQLite file is created unless `create` is off."""
     from .migrations import migrate
@@ -120,7 +138,7 @@ def open_central_db(target: str, create: bool = True) -> CentralDb:
         db.close()
         raise CentralDbError(f"central database {path} does not exist")
     try:
-        migrate(db)
+        _migrate_when_free(db, migrate)
     except SQLAlchemyError as exc:
         db.close()
         raise CentralDbError(f"cannot open central database {db.address}: {driver_message(exc)}") from None
@@ -149,3 +167,12 @@ def upsert(connection: Connection, table: Table, row: dict[str, Any], keys: Sequ
         statement = statement.on_conflict_do_nothing(index_elements=list(keys))
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT through SQLAlchemy
     return len(connection.execute(statement.returning(*(table.c[k] for k in keys))).all())
+
+
+def insert_new(connection: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> set[Any]:
+    """INSERT ... ON CONFLICT (key) DO NOTHING of many rows at once; the keys of the rows actually written."""
+    if not rows:
+        return set()
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    return {row[0] for row in connection.execute(statement, rows)}
