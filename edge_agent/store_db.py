@@ -215,9 +215,18 @@ def _migration_5(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE outbox ADD COLUMN rejected_reason TEXT")
 
 
+def _migration_6(conn: sqlite3.Connection) -> None:
+    """Scoring looks up each candidate's last alert by `customer_ref` and counts today's alerts inside its
+    write transaction: without these indexes both scan the whole alerts table, which grows for years."""
+    conn.execute("CREATE INDEX IF NOT EXISTS alerts_ref ON alerts(customer_ref, as_of, seq)")
+    conn.execute("CREATE INDEX IF NOT EXISTS alerts_as_of ON alerts(as_of)")
+
+
 # Append only: a box that was switched off for a year upgrades by running every
 # migration after its recorded version, in order, each in its own transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -106,3 +106,17 @@ def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("a file, not a folder")
     with pytest.raises((StoreDbError, OSError)):
         open_store_db(blocker / "store.db")
+
+
+def test_scorings_alert_lookups_use_an_index_not_a_scan_of_every_alert(store_path: Path) -> None:
+    """Each scoring run asks these inside its write transaction; the alerts table grows for years."""
+    with open_store_db(store_path, chain="acme"):
+        pass
+    conn = sqlite3.connect(store_path)
+    plans = [" ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {query}", args))
+             for query, args in (
+                 ("SELECT level, as_of FROM alerts WHERE customer_ref = ? ORDER BY as_of DESC, seq DESC LIMIT 1",
+                  ("C1",)),
+                 ("SELECT count(*) FROM alerts WHERE as_of = ?", ("2026-03-01",)),
+             )]
+    assert all("USING" in plan and "INDEX" in plan for plan in plans), plans
