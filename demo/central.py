@@ -8,9 +8,11 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.federation.deployment import free_port
+
 from .broker import MOSQUITTO, write_config
 from .chain import CHAIN
-from .processes import VENV_BIN, ProcessGroup, free_port, port_open, run_command, wait_for
+from .processes import VENV_BIN, ProcessGroup, port_open, run_command, wait_for
 
 FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0"}
 

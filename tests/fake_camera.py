@@ -8,7 +8,6 @@ same port, as a camera that loses power does.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 
 from edge_agent.footfall.synthetic import Scene
+from server.federation.deployment import free_port
 
 
 class FakeCamera:
@@ -71,12 +71,6 @@ class FakeCamera:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 __all__ = ["FakeCamera", "free_port"]

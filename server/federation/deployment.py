@@ -25,19 +25,21 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
+    """A loopback port free right now (the OS picks it); shared by the demo and the tests."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def wait_for_port(port: int, seconds: float) -> None:
+def wait_for_port(port: int, seconds: float = 20.0) -> None:
+    """Until something accepts connections on 127.0.0.1:`port`; TimeoutError after `seconds`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.1)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f} s")
 
 
