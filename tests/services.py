@@ -66,6 +66,9 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.folder}/",
+            # As shipped: Mosquitto's default (1000) drops QoS 1 messages queued for a slow aggregator,
+            # which the stores would then only resend after `resend_after`.
+            "max_queued_messages 100000",
             f"log_dest file {self.folder / 'mosquitto.log'}",
             "log_type all",
         ]
