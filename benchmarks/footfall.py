@@ -5,12 +5,16 @@ in the same run: the ratio pipeline/decode says what detection, tracking and
 counting cost on top of the decode every camera pays anyway. Counts are
 compared with the video's exact ground truth.
 
-Usage: .venv/bin/python benchmarks/footfall.py [--seconds 120] [--width 640] [--height 480] [--seeds 3]
+Usage: .venv/bin/python benchmarks/footfall.py [--seconds 120] [--width 640] [--height 480] [--seeds 3] [--profile]
+
+--profile adds where a frame's time goes (cProfile over the first video, milliseconds per frame).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
@@ -36,6 +40,19 @@ def decode_only(video: Path) -> tuple[int, float]:
     return frames, time.perf_counter() - start
 
 
+def profile(settings: CameraSettings, video: Path, top: int = 6) -> None:
+    """The functions a frame's time goes to (own time, not counting callees), in ms per frame."""
+    profiler = cProfile.Profile()
+    result = profiler.runcall(FootfallPipeline(settings, str(video)).run)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    rows = sorted(((own, func) for func, (_calls, _prim, own, _cum, _callers) in stats.items()), reverse=True)
+    total = sum(own for own, _ in rows)
+    print(f"per frame ({result.frames} frames, cProfile): {1000 * total / result.frames:.2f} ms in all")
+    for own, (file, line, name) in rows[:top]:
+        where = name if file == "~" else f"{Path(file).name}:{line} {name}"
+        print(f"  {1000 * own / result.frames:5.2f} ms  {where}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
@@ -43,6 +60,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--resize-width", type=int, default=320)
     parser.add_argument("--seeds", type=int, default=3, help="videos for the accuracy figure")
+    parser.add_argument("--profile", action="store_true", help="print milliseconds per frame by function")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     truth_in = truth_out = got_in = got_out = 0
@@ -59,6 +77,8 @@ def main() -> None:
             speeds.append(result.fps)
             decodes.append(frames / decode_seconds)
             ratios.append(result.fps / (frames / decode_seconds))
+            if args.profile and seed == 0:
+                profile(settings, video)
             # At a box's budget (10 fps of a 15 fps camera): the accuracy figure.
             counted = FootfallPipeline(CameraSettings(line=spec.line, resize_width=args.resize_width), str(video)).run()
             truth_in, truth_out = truth_in + scene.entries, truth_out + scene.exits
