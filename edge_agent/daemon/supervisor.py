@@ -39,7 +39,7 @@ from ..mqtt_client import BrokerConfig
 from ..outbox import Outbox
 from ..publisher import PublisherSettings
 from ..score import ScoringError, ScoringPolicy, score_store
-from ..store_db import StoreDatabase, open_store_db, write_transaction
+from ..store_db import StoreDatabase, StoreDbError, open_store_db, open_store_db_readonly, write_transaction
 from . import memory, systemd
 from .children import SupervisedChild
 from .dropbox import Dropbox
@@ -215,10 +215,12 @@ class Daemon:
     # --- what /health and the status say ------------------------------------------------
     def cameras(self) -> list[dict[str, Any]]:
         try:
-            conn = sqlite3.connect(f"{self.config.store.db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-            rows = conn.execute("SELECT source, state, detail, frames, gaps, updated_at FROM camera_status").fetchall()
-            conn.close()
-        except sqlite3.Error:
+            conn = open_store_db_readonly(self.config.store.db_path)
+            try:
+                rows = conn.execute("SELECT source, state, detail, frames, gaps, updated_at FROM camera_status").fetchall()
+            finally:
+                conn.close()
+        except (sqlite3.Error, StoreDbError):
             return []
         return [dict(zip(("source", "state", "detail", "frames", "gaps", "updated_at"), row)) for row in rows]
 
