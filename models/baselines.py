@@ -1,28 +1,29 @@
-"""Classical churn baselines, scored on exactly the same customers as the model.
+"""Classical churn baselines, fitted the standard way and scored on exactly the same customers as the model.
 
 - recency: rank by days since the last visit (what most retailers do first);
-- RFM logistic regression: log recency, log frequency, log monetary;
-- BG/NBD (Fader, Hardie & Lee 2005): the standard probabilistic model of
-  non-contractual buying; the churn score is its probability of no purchase in
-  the horizon, P(dead) + P(alive)·P(no purchase | alive).
-
-Each is fitted on the training set's stacked cutoffs and applied to the test
-customers, so baseline and model see the same information.
+- RFM logistic regression: log recency, log frequency, log monetary, fitted on
+  labelled cutoffs that end by as-of (the longest horizon the history allows);
+- BG/NBD and Pareto/NBD (models/btyd.py): fitted at as-of on every customer's
+  whole history, no labels needed, as their authors fit them; the churn score
+  is each model's probability of no purchase in the horizon.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from .btyd import Summaries, fit_btyd
+from .features import visits_before
 from .labels import LabelledSet
 from .schema import FEATURE_INDEX
+from .store_data import StoreData
 
 RFM_COLUMNS = ("recency_log", "visits_365_rate", "spend_365_rate")
+BASELINES = ("recency", "rfm_logistic", "bg_nbd", "pareto_nbd")
 Scorer = Callable[[LabelledSet], np.ndarray]
 
 
@@ -30,13 +31,11 @@ def recency_scores(data: LabelledSet) -> np.ndarray:
     return data.facts["recency_days"].astype(np.float64)
 
 
-@dataclass
 class RfmLogistic:
     """Logistic regression on standardised log-RFM features."""
 
-    weights: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
+    def __init__(self, weights: np.ndarray, mean: np.ndarray, std: np.ndarray):
+        self.weights, self.mean, self.std = weights, mean, std
 
     @staticmethod
     def _columns(data: LabelledSet) -> np.ndarray:
@@ -67,67 +66,46 @@ class RfmLogistic:
         return 1.0 / (1.0 + np.exp(-(z @ self.weights[:-1] + self.weights[-1])))
 
 
-@dataclass
-class BgNbd:
-    """BG/NBD with parameters (r, alpha, a, b); time in days."""
-
-    r: float
-    alpha: float
-    a: float
-    b: float
-    horizon_days: int
-
-    @staticmethod
-    def _summaries(data: LabelledSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(x repeat visits, t_x days from first to last visit, T days from first visit to cutoff)."""
-        x = np.maximum(data.facts["visit_days_total"] - 1, 0)
-        big_t = data.facts["tenure_days"]
-        t_x = np.maximum(big_t - data.facts["recency_days"], 0)
-        return x, t_x, big_t
-
-    @classmethod
-    def fit(cls, data: LabelledSet, horizon_days: int) -> BgNbd:
-        x, t_x, big_t = (torch.tensor(v, dtype=torch.float64) for v in cls._summaries(data))
-        log_params = torch.tensor([0.0, np.log(10.0), 0.0, 0.0], dtype=torch.float64, requires_grad=True)
-        optimizer = torch.optim.LBFGS([log_params], max_iter=300, line_search_fn="strong_wolfe")
-        repeat = (x > 0).double()
-
-        def negative_log_likelihood() -> torch.Tensor:
-            r, alpha, a, b = torch.exp(log_params)
-            part1 = torch.lgamma(r + x) - torch.lgamma(r) + r * torch.log(alpha)
-            part2 = torch.lgamma(a + b) + torch.lgamma(b + x) - torch.lgamma(b) - torch.lgamma(a + b + x)
-            part3 = -(r + x) * torch.log(alpha + big_t)
-            part4 = torch.log(a) - torch.log(torch.clamp(b + x - 1, min=1e-9)) - (r + x) * torch.log(alpha + t_x)
-            mixed = torch.where(repeat > 0, torch.logaddexp(part3, part4), part3)
-            return -(part1 + part2 + mixed).mean()
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = negative_log_likelihood()
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
-        r, alpha, a, b = (float(v) for v in torch.exp(log_params.detach()))
-        return cls(r, alpha, a, b, horizon_days)
-
-    def __call__(self, data: LabelledSet) -> np.ndarray:
-        x, t_x, big_t = self._summaries(data)
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            odds = np.where(
-                x > 0,
-                self.a / np.maximum(self.b + x - 1, 1e-9) * ((self.alpha + big_t) / (self.alpha + t_x)) ** (self.r + x),
-                0.0,
-            )
-            alive = 1.0 / (1.0 + odds)
-            silent_if_alive = ((self.alpha + big_t) / (self.alpha + big_t + self.horizon_days)) ** (self.r + x)
-        return np.nan_to_num((1 - alive) + alive * silent_if_alive, nan=1.0)
+def history_summaries(data: StoreData, as_of_day: int) -> Summaries:
+    """(x, t_x, T) of every customer with a visit before as-of, the last observed day being as-of − 1."""
+    visits = visits_before(data, as_of_day)
+    n = data.n_customers
+    count = np.bincount(visits.customer, minlength=n)
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(first, visits.customer, visits.day)
+    np.maximum.at(last, visits.customer, visits.day)
+    seen = count > 0
+    return Summaries(
+        (count[seen] - 1).astype(np.float64),
+        (last[seen] - first[seen]).astype(np.float64),
+        (as_of_day - 1 - first[seen]).astype(np.float64),
+    )
 
 
-def fit_baselines(train: LabelledSet, horizon_days: int) -> dict[str, Scorer]:
-    """Every baseline, fitted on `train`, as name → scoring function."""
+def summaries_of(data: LabelledSet) -> Summaries:
+    """The same summaries from a labelled set's facts (the customers it scores)."""
+    tenure = data.facts["tenure_days"].astype(np.float64)
+    return Summaries(
+        np.maximum(data.facts["visit_days_total"] - 1, 0).astype(np.float64),
+        np.maximum(tenure - data.facts["recency_days"], 0.0),
+        np.maximum(tenure - 1, 0.0),
+    )
+
+
+def btyd_scorer(kind: str, histories: Sequence[StoreData], as_of_day: int, horizon_days: int) -> Scorer:
+    """A BTYD model fitted on every customer of `histories` at as-of; scores P(no purchase in the horizon)."""
+    pooled = [history_summaries(h, as_of_day) for h in histories]
+    model = fit_btyd(kind, Summaries(*(np.concatenate([getattr(s, f) for s in pooled]) for f in ("x", "t_x", "T"))))
+    return lambda data: model.p_no_purchase(summaries_of(data), horizon_days)
+
+
+def fit_baselines(train: LabelledSet, histories: Sequence[StoreData], as_of_day: int,
+                  horizon_days: int) -> dict[str, Scorer]:
+    """Every baseline, as name → scoring function."""
     return {
         "recency": recency_scores,
         "rfm_logistic": RfmLogistic.fit(train),
-        "bg_nbd": BgNbd.fit(train, horizon_days),
+        "bg_nbd": btyd_scorer("bg_nbd", histories, as_of_day, horizon_days),
+        "pareto_nbd": btyd_scorer("pareto_nbd", histories, as_of_day, horizon_days),
     }
