@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from models.export import ModelFileError, read_manifest
+from models.export import ModelFileError, curve_at, read_manifest
 
 
 class OnnxChurnModel:
@@ -34,6 +34,8 @@ class OnnxChurnModel:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelFileError(f"{self.directory}: the graph does not load ({exc})") from exc
         self.input_name = self.manifest["input"]
+        self.output_name = self.manifest.get("output", "probability")
+        self.curve_days = np.asarray(self.manifest.get("survival_horizons", []), dtype=np.float64)
 
     @property
     def version(self) -> str:
@@ -44,8 +46,19 @@ class OnnxChurnModel:
         return int(self.manifest["horizon_days"])
 
     def predict(self, values: np.ndarray) -> np.ndarray:
+        """Calibrated P(no visit in the release horizon)."""
         if len(values) == 0:
             return np.zeros(0)
         features = np.ascontiguousarray(values, dtype=np.float32)
-        return self.session.run(None, {self.input_name: features})[0].astype(np.float64)
+        return self.session.run([self.output_name], {self.input_name: features})[0].astype(np.float64)
+
+    def expected_visits(self, values: np.ndarray, days: int) -> np.ndarray:
+        """Expected visit days in the next `days` days, interpolated between the graph's horizons."""
+        if len(values) == 0:
+            return np.zeros(0)
+        if not len(self.curve_days):
+            raise ModelFileError(f"{self.directory}: this model has no expected-visits curve")
+        features = np.ascontiguousarray(values, dtype=np.float32)
+        (curve,) = self.session.run(["expected_visits"], {self.input_name: features})
+        return curve_at(curve, self.curve_days, float(days))
 

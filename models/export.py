@@ -1,8 +1,12 @@
 """Releasing a trained network: `model.onnx` plus `manifest.json`, checkable without torch.
 
-The manifest names the feature schema the graph expects, the horizon its
-probabilities refer to, the metrics it was released with and the sha256 of the
-graph; `read_manifest` (torch-free, used on the store box) refuses a directory
+The graph has one input, `features` [n, F] (raw, NaN for unavailable), and
+four outputs: `probability` [n], the calibrated probability of no visit in the
+release horizon, and at the manifest's `survival_horizons` t [K]: `survival`
+[n, K], P(no visit in the next t days); `lost` [n, K], P(gone for good within
+t days); `expected_visits` [n, K], the expected visit days in the next t days. The manifest names the feature
+schema the graph expects, the horizon its probabilities refer to, the metrics
+it was released with and the sha256 of the graph; `read_manifest` (torch-free, used on the store box) refuses a directory
 whose graph does not match its manifest.
 """
 
@@ -25,6 +29,22 @@ MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 INPUT_NAME = "features"
 OUTPUT_NAME = "probability"
+CURVE_NAMES = ("survival", "lost", "expected_visits")  # outputs after `probability`, each [n, K]
+MODEL_KIND = "neural-pareto-nbd/1"  # what the network's outputs parameterise (models/network.py)
+
+
+def curve_at(curve: Any, horizons: Any, day: float) -> Any:
+    """Each row of a curve output ([n, K] at `horizons` days) read at `day`, linearly between columns."""
+    import numpy as np
+
+    at = np.asarray(horizons, dtype=np.float64)
+    values = np.asarray(curve, dtype=np.float64)
+    if len(at) == 1:
+        return values[:, 0]
+    right = int(np.clip(np.searchsorted(at, day), 1, len(at) - 1))
+    left = right - 1
+    weight = float(np.clip((day - at[left]) / (at[right] - at[left]), 0.0, 1.0))
+    return values[:, left] * (1 - weight) + values[:, right] * weight
 
 
 class ModelFileError(Exception):
@@ -43,7 +63,18 @@ def onnx_bytes(model: Any) -> bytes:
     """The network (a models.network.ChurnNet) as an ONNX graph with a dynamic batch size."""
     import torch  # training side only: the store box never calls this
 
+    class Released(torch.nn.Module):
+        """Both outputs of the released graph, in their contract order."""
+
+        def __init__(self, net: Any):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: Any) -> tuple[Any, Any, Any, Any]:
+            return (self.net(x), *self.net.curves(x, self.net.survival_horizons))
+
     model.eval()
+    released = Released(model).eval()
     example = torch.zeros(2, len(FEATURE_NAMES))
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
@@ -51,12 +82,12 @@ def onnx_bytes(model: Any) -> bytes:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            model,
+            released,
             (example,),
             dynamo=True,
             verbose=False,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[OUTPUT_NAME, *CURVE_NAMES],
             dynamic_shapes=({0: torch.export.Dim("customers")},),
         )
     exporter_log.setLevel(level)
@@ -73,6 +104,8 @@ def write_model_dir(
     training: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Export the network and write its manifest; returns the manifest."""
+    if abs(float(model.horizon) - horizon_days) > 1e-6:
+        raise ValueError(f"the network answers for {float(model.horizon):g} days, the manifest says {horizon_days}")
     out_dir.mkdir(parents=True, exist_ok=True)
     graph = out_dir / MODEL_FILE
     temporary = graph.with_suffix(".onnx.tmp")
@@ -87,6 +120,9 @@ def write_model_dir(
         "horizon_days": horizon_days,
         "input": INPUT_NAME,
         "output": OUTPUT_NAME,
+        "curve_outputs": list(CURVE_NAMES),
+        "survival_horizons": [int(h) for h in model.survival_horizons.tolist()],
+        "model_kind": MODEL_KIND,
         "model_file": MODEL_FILE,
         "sha256": sha256_of(graph),
         "metrics": metrics,

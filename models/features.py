@@ -181,6 +181,55 @@ def _store_context(
     return context
 
 
+def _rhythm(c: np.ndarray, d: np.ndarray, as_of_day: int, n_all: int, usual_gap: np.ndarray,
+            recency: np.ndarray) -> dict[str, np.ndarray]:
+    """The customer's own rhythm over the whole history: BTYD summaries and how the last gaps compare.
+
+    `c`, `d` are visit days sorted by customer then day. The BTYD summaries
+    are x (repeat visits), t_x (first to last visit) and T (first visit to
+    as-of); the gap ratios say whether visits are thinning (the last gaps
+    longer than usual) and whether this silence is already longer than any
+    the customer came back from.
+    """
+    visits = np.bincount(c, minlength=n_all).astype(np.float64)
+    first = np.full(n_all, np.nan)
+    last = np.full(n_all, np.nan)
+    if len(c):
+        starts = np.r_[True, c[1:] != c[:-1]]
+        ends = np.r_[c[1:] != c[:-1], True]
+        first[c[starts]] = d[starts]
+        last[c[ends]] = d[ends]
+    same = c[1:] == c[:-1] if len(c) else np.zeros(0, dtype=bool)
+    gap = np.full(len(c), np.nan)
+    if len(c):
+        gap[1:] = np.where(same, d[1:] - d[:-1], np.nan)
+    longest = np.full(n_all, np.nan)
+    known = np.isfinite(gap)
+    np.fmax.at(longest, c[known], gap[known])
+    # the last three gaps of each customer, at their last visits
+    last_gaps = np.full((n_all, 3), np.nan)
+    if len(c):
+        ends_at = np.flatnonzero(np.r_[c[1:] != c[:-1], True])
+        for back in range(3):
+            at = ends_at - back
+            ok = (at >= 0) & (c[np.maximum(at, 0)] == c[ends_at])
+            last_gaps[c[ends_at[ok]], back] = gap[at[ok]]
+    counted = np.isfinite(last_gaps).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recent_mean = np.where(counted > 0, np.nansum(last_gaps, axis=1) / np.maximum(counted, 1), np.nan)
+    age = as_of_day - first
+    with np.errstate(invalid="ignore", divide="ignore"):
+        position = np.where(age > 0, (last - first) / age, np.nan)
+    return {
+        "repeat_visits_log": np.log1p(np.maximum(visits - 1, 0)),
+        "last_visit_position": position,
+        "silence_vs_longest_gap": _safe_log_ratio(recency, longest),
+        "last_gap_rel": _safe_log_ratio(last_gaps[:, 0], usual_gap),
+        "recent_gaps_rel": _safe_log_ratio(recent_mean, usual_gap),
+        "longest_gap": longest,
+    }
+
+
 def build_features(data: StoreData, as_of_day: int, lookback_days: int = 365) -> FeatureTable:
     """Features at the start of `as_of_day` for customers with a visit in the lookback window."""
     n_all = data.n_customers
@@ -238,6 +287,10 @@ def build_features(data: StoreData, as_of_day: int, lookback_days: int = 365) ->
     put("overdue_log", _safe_log_ratio(recency, usual_gap))
     store_gap = np.nanmedian(usual_gap[active]) if n and np.isfinite(usual_gap[active]).any() else np.nan
     put("store_relative_recency", _safe_log_ratio(recency, np.full(n_all, store_gap)))
+    rhythm = _rhythm(c, d, as_of_day, n_all, usual_gap, recency)
+    for name in ("repeat_visits_log", "last_visit_position", "silence_vs_longest_gap", "last_gap_rel",
+                 "recent_gaps_rel"):
+        put(name, rhythm[name])
     store_rate = np.median(rates[90][active]) if n else np.nan
     put("store_relative_frequency", _safe_log_ratio(rates[90] + 0.1, np.full(n_all, store_rate + 0.1)))
     weekday = np.bincount(c * 7 + (d + 3) % 7, minlength=n_all * 7).reshape(n_all, 7)  # day 0 was a Thursday
@@ -314,6 +367,7 @@ def build_features(data: StoreData, as_of_day: int, lookback_days: int = 365) ->
     facts = {
         "recency_days": recency[active],
         "usual_gap_days": usual_gap[active],
+        "longest_gap_days": rhythm["longest_gap"][active],
         "visits_90": window_count(0, 90)[active],
         "visits_prev_90": window_count(90, 180)[active],
         "basket_90": np.where(n_recent > 0, s_recent / np.maximum(n_recent, 1), np.nan)[active],

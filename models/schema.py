@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = "churn-features/1"
+SCHEMA_VERSION = "churn-features/2"
 
 
 @dataclass(frozen=True)
@@ -24,14 +24,19 @@ FEATURES: tuple[Feature, ...] = (
     Feature("recency_log", "recency", "log(1 + days since the last visit)"),
     Feature("overdue_log", "recency", "log(days since the last visit / the customer's usual gap)"),
     Feature("store_relative_recency", "recency", "log(days since the last visit / the store's typical gap)"),
+    Feature("silence_vs_longest_gap", "recency", "log(days since the last visit / the longest gap ever come back from)"),
+    Feature("last_visit_position", "recency", "days from the first to the last visit / days from the first visit to as-of"),
     Feature("visits_30_rate", "frequency", "log(1 + visit days per 30 days, last 30 days)"),
     Feature("visits_90_rate", "frequency", "log(1 + visit days per 30 days, last 90 days)"),
     Feature("visits_180_rate", "frequency", "log(1 + visit days per 30 days, last 180 days)"),
     Feature("visits_365_rate", "frequency", "log(1 + visit days per 30 days, last 365 days)"),
     Feature("store_relative_frequency", "frequency", "log(90-day visit rate / the store's median rate)"),
     Feature("active_months", "frequency", "share of the last twelve 30-day periods with a visit"),
+    Feature("repeat_visits_log", "frequency", "log(1 + visits after the first, whole history)"),
     Feature("visit_trend_30", "frequency_trend", "log(visit rate last 30 days / days 30-120 before)"),
     Feature("visit_trend_90", "frequency_trend", "log(visit rate last 90 days / days 90-270 before)"),
+    Feature("last_gap_rel", "frequency_trend", "log(the last gap between visits / the usual gap)"),
+    Feature("recent_gaps_rel", "frequency_trend", "log(mean of the last three gaps / the usual gap)"),
     Feature("spend_30_rate", "spend", "log(1 + spend per 30 days, last 30 days)"),
     Feature("spend_90_rate", "spend", "log(1 + spend per 30 days, last 90 days)"),
     Feature("spend_365_rate", "spend", "log(1 + spend per 30 days, last 365 days)"),

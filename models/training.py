@@ -1,13 +1,23 @@
-"""Training the churn network: imbalance-aware, early-stopped and calibrated on a held-out cutoff.
+"""Training the churn network on what customers did after each cutoff: early-stopped and, where it can be, calibrated.
 
 `fit` is the whole recipe for one dataset (a store alone, or the pooled
 chain). `train_epochs` is the inner loop, shared with the federated client,
-which adds a FedProx term when the server asks for one.
+which adds a FedProx term when the server asks for one. The loss is the
+censored likelihood of models/network.py: every row counts, however short the
+window after its cutoff, and no horizon is needed to train.
+
+Early stopping watches the likelihood of a tenth of the customers held out
+(all their rows: a customer's cutoffs are near-copies of each other). The
+probability at the release horizon is then Platt-calibrated on the held-out
+customers at the newest cutoffs whose window covers that horizon, which also
+corrects a drift between the older cutoffs and today; when the history is too
+short to see a whole horizon, the likelihood's own calibration stands.
 """
 
 from __future__ import annotations
 
 import copy
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,53 +25,47 @@ import numpy as np
 import torch
 from torch import nn
 
-from .labels import LabelError, LabelledSet
 from .metrics import summary
-from .network import ChurnNet, NetworkConfig, NormStats
+from .network import ChurnNet, NetworkConfig, NormStats, window_nll
+from .survival import SurvivalDataError, SurvivalSet
+
+CALIBRATION_CUTOFFS = 4  # the newest cutoffs whose window covers the horizon
+MIN_CALIBRATION_ROWS = 200
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = 60
-    batch_size: int = 512
-    learning_rate: float = 2e-3
+    epochs: int = 30
+    batch_size: int = 2048
+    learning_rate: float = 3e-3
     weight_decay: float = 1e-3
-    patience: int = 8
+    patience: int = 4
     seed: int = 0
-    threads: int | None = None  # torch intra-op threads; None leaves torch's default
-    max_pos_weight: float = 10.0
+    # torch intra-op threads: a network this small gains nothing from more, and on a busy
+    # box (or two test workers on two cores) spinning threads cost up to five times the time
+    threads: int | None = 1
+    validation_share: float = 0.1
 
 
 @dataclass
 class TrainedModel:
     model: ChurnNet
-    metrics: dict[str, float]  # on the held-out cutoff, calibrated
+    metrics: dict[str, float]  # on the held-out customers
     history: list[float] = field(default_factory=list)  # validation loss per epoch
     n_train: int = 0
     n_valid: int = 0
 
 
-def positive_weight(labels: np.ndarray, cap: float) -> float:
-    """Weight of a churner in the loss so both classes count about equally (capped)."""
-    positives = float(labels.sum())
-    negatives = float(len(labels) - positives)
-    if positives == 0:
-        return 1.0
-    return float(min(cap, max(1.0, negatives / positives)))
-
-
-def _tensor(values: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+def _tensor(values: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(values)).to(dtype)
 
 
 def train_epochs(
     model: ChurnNet,
-    values: np.ndarray,
-    labels: np.ndarray,
+    rows: SurvivalSet,
     config: TrainingConfig,
     epochs: int,
     *,
-    pos_weight: float,
     proximal_mu: float = 0.0,
     optimizer: torch.optim.Optimizer | None = None,
     parameters: Sequence[nn.Parameter] | None = None,
@@ -75,18 +79,17 @@ def train_epochs(
     trainable = list(parameters) if parameters is not None else list(model.parameters())
     optimizer = optimizer or torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     start = [p.detach().clone() for p in trainable] if proximal_mu > 0 else []
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
-    x, y = _tensor(values), _tensor(labels)
+    x, visits, last, window = _window_tensors(rows)
     generator = generator or torch.Generator().manual_seed(config.seed)
     mean_loss = float("nan")
     model.train()
     for _ in range(epochs):
-        order = torch.randperm(len(y), generator=generator)
+        order = torch.randperm(len(visits), generator=generator)
         total, batches = 0.0, 0
-        for begin in range(0, len(y), config.batch_size):
+        for begin in range(0, len(visits), config.batch_size):
             batch = order[begin : begin + config.batch_size]
             optimizer.zero_grad()
-            loss = loss_fn(model.logit(x[batch]), y[batch])
+            loss = window_nll(model, x[batch], visits[batch], last[batch], window[batch])
             if proximal_mu > 0:
                 loss = loss + proximal_mu / 2 * sum(((p - s) ** 2).sum() for p, s in zip(trainable, start))
             loss.backward()
@@ -98,19 +101,56 @@ def train_epochs(
     return mean_loss
 
 
+def _window_tensors(rows: SurvivalSet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (_tensor(rows.values), _tensor(rows.window_visits, torch.int64), _tensor(rows.last_visit),
+            _tensor(rows.window_days))
+
+
+@torch.no_grad()
+def validation_loss(model: ChurnNet, rows: SurvivalSet) -> float:
+    model.eval()
+    return float(window_nll(model, *_window_tensors(rows)))
+
+
 @torch.no_grad()
 def predict_logits(model: ChurnNet, values: np.ndarray, batch: int = 65536) -> np.ndarray:
+    """Uncalibrated churn logits at the model's horizon."""
     model.eval()
     x = _tensor(values)
-    return torch.cat([model.logit(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy().astype(np.float64) if len(x) else np.zeros(0)
+    if not len(x):
+        return np.zeros(0)
+    return torch.cat([model.churn_logit(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy().astype(np.float64)
 
 
 @torch.no_grad()
 def predict(model: ChurnNet, values: np.ndarray, batch: int = 65536) -> np.ndarray:
-    """Calibrated probabilities."""
+    """Calibrated probabilities of no visit in the model's horizon."""
     model.eval()
     x = _tensor(values)
-    return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy().astype(np.float64) if len(x) else np.zeros(0)
+    if not len(x):
+        return np.zeros(0)
+    return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy().astype(np.float64)
+
+
+class TorchChurnModel:
+    """A trained network behind the interface scoring uses (models/scoring.py's ChurnModel)."""
+
+    def __init__(self, model: ChurnNet):
+        self.model = model.eval()
+
+    @property
+    def horizon_days(self) -> int:
+        return int(round(float(self.model.horizon)))
+
+    def predict(self, values: np.ndarray) -> np.ndarray:
+        return predict(self.model, values)
+
+    @torch.no_grad()
+    def expected_visits(self, values: np.ndarray, days: int) -> np.ndarray:
+        if not len(values):
+            return np.zeros(0)
+        _, _, visits = self.model.curves(_tensor(values), torch.tensor([float(days)]))
+        return visits[:, 0].numpy().astype(np.float64)
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -134,40 +174,67 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return slope, intercept
 
 
-def holdout_split(data: LabelledSet, seed: int = 0) -> tuple[LabelledSet, LabelledSet]:
-    """Hold out the newest cutoff (the most like tomorrow); with one cutoff, a random fifth."""
-    newest = data.cutoff.max()
-    valid = data.cutoff == newest
-    if valid.all():
-        valid = np.random.default_rng(seed).random(len(data)) < 0.2
+def customer_split(rows: SurvivalSet, share: float, seed: int = 0) -> np.ndarray:
+    """True for the rows of about `share` of the customers (the same customers for the same seed)."""
+    stores, store_index = np.unique(rows.store.astype(str), return_inverse=True)
+    salts = np.array([zlib.crc32(f"{seed}\x1f{s}".encode()) for s in stores], dtype=np.uint64)
+    key = salts[store_index] * np.uint64(0x9E3779B97F4A7C15) + rows.customer.astype(np.uint64)
+    key ^= key >> np.uint64(31)  # splitmix64's finaliser: neighbouring customers land far apart
+    key *= np.uint64(0xBF58476D1CE4E5B9)
+    key ^= key >> np.uint64(29)
+    return (key % np.uint64(10_000)) < np.uint64(share * 10_000)
+
+
+def holdout_split(rows: SurvivalSet, share: float = 0.1, seed: int = 0) -> tuple[SurvivalSet, SurvivalSet]:
+    """(training rows, rows of the held-out customers)."""
+    valid = customer_split(rows, share, seed)
     if valid.all() or not valid.any():
-        raise LabelError("too few labelled customers to hold some out")
-    return data.subset(~valid), data.subset(valid)
+        raise SurvivalDataError("too few customers to hold some out")
+    return rows.subset(~valid), rows.subset(valid)
+
+
+def calibration_rows(rows: SurvivalSet, horizon_days: int,
+                     newest_cutoffs: int = CALIBRATION_CUTOFFS) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of rows at the newest cutoffs whose window covers the horizon, their churn labels)."""
+    observed, _ = rows.churned_within(horizon_days)
+    if not observed.any():
+        return observed, np.zeros(0, dtype=np.float32)
+    newest = np.unique(rows.cutoff[observed])[::-1][:newest_cutoffs]
+    mask = observed & np.isin(rows.cutoff, newest)
+    churned = (rows.event_days[mask] == 0) | (rows.event_days[mask] > horizon_days)
+    return mask, churned.astype(np.float32)
+
+
+def evaluate(model: ChurnNet, rows: SurvivalSet) -> dict[str, float]:
+    """Likelihood of the held-out rows, and AUC/Brier at the horizon where a whole horizon was seen."""
+    metrics: dict[str, float] = {"loss": validation_loss(model, rows)}
+    mask, labels = calibration_rows(rows, int(model.horizon))
+    if len(labels) and 0 < labels.mean() < 1:
+        probabilities = predict(model, rows.values[mask])
+        metrics.update(summary(labels, probabilities, probabilities))
+    return metrics
 
 
 def fit(
-    data: LabelledSet,
+    rows: SurvivalSet,
+    horizon_days: int,
     network: NetworkConfig = NetworkConfig(),
     config: TrainingConfig = TrainingConfig(),
     norm: NormStats | None = None,
 ) -> TrainedModel:
-    """Train on all but the newest cutoff, stop early and calibrate on the newest."""
+    """Train on 90% of the customers, stop early on the rest, calibrate at the horizon where it can be seen."""
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    train, valid = holdout_split(data, config.seed)
-    model = ChurnNet(data.values.shape[1], network)
+    train, valid = holdout_split(rows, config.validation_share, config.seed)
+    model = ChurnNet(rows.values.shape[1], network, horizon_days)
     model.set_normalisation(norm or NormStats.fit(train.values))
-    weight = positive_weight(train.labels, config.max_pos_weight)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
-    valid_loss = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(weight))
     best, best_state, since_best, history = float("inf"), copy.deepcopy(model.state_dict()), 0, []
     for _ in range(config.epochs):
-        train_epochs(model, train.values, train.labels, config, 1, pos_weight=weight,
-                     optimizer=optimizer, generator=generator)
-        with torch.no_grad():
-            loss = float(valid_loss(torch.from_numpy(predict_logits(model, valid.values)).float(), _tensor(valid.labels)))
+        train_epochs(model, train, config, 1, optimizer=optimizer, generator=generator)
+        loss = validation_loss(model, valid)
         history.append(loss)
         if loss < best - 1e-5:
             best, best_state, since_best = loss, copy.deepcopy(model.state_dict()), 0
@@ -176,6 +243,7 @@ def fit(
             if since_best >= config.patience:
                 break
     model.load_state_dict(best_state)
-    model.set_calibration(*fit_platt(predict_logits(model, valid.values), valid.labels))
-    probabilities = predict(model, valid.values)
-    return TrainedModel(model, summary(valid.labels, probabilities, probabilities), history, len(train), len(valid))
+    mask, labels = calibration_rows(valid, horizon_days)
+    if len(labels) >= MIN_CALIBRATION_ROWS and 0 < labels.mean() < 1:
+        model.set_calibration(*fit_platt(predict_logits(model, valid.values[mask]), labels))
+    return TrainedModel(model, evaluate(model, valid), history, len(train), len(valid))

@@ -7,6 +7,7 @@ import pytest
 
 from models.features import build_features
 from models.labels import training_set
+from models.survival import survival_set
 from models.schema import FEATURE_NAMES
 from models.store_data import DAY, Footfall, load_store_data
 from tests.models.helpers import day_number, every, history
@@ -102,3 +103,7 @@ def test_nothing_at_or_after_as_of_changes_features_or_training_labels(chain_dbs
     np.testing.assert_array_equal(train_before.values, train_after.values)
     np.testing.assert_array_equal(train_before.labels, train_after.labels)
     assert max(train_before.cutoff) + 60 <= as_of  # every label window ends by as-of
+    rows_before, rows_after = survival_set(data, as_of), survival_set(planted, as_of)
+    for name in ("values", "event_days", "window_days", "window_visits", "last_visit", "cutoff"):
+        np.testing.assert_array_equal(getattr(rows_before, name), getattr(rows_after, name), err_msg=name)
+    assert (rows_before.last_visit <= rows_before.window_days).all()  # every window ends at as-of
