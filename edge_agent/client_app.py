@@ -45,15 +45,16 @@ app = ClientApp(mods=[clip_when_asked])
 
 def _settings(config: ConfigRecord, node_config: dict[str, Any]) -> LocalSettings:
     """The server's request, bounded by what this device can afford (its node config)."""
-    epochs = int(config.get("local-epochs", 5))
+    defaults = LocalSettings(0, 0)
+    epochs = int(config.get("local-epochs", defaults.local_epochs))
     if "max-local-epochs" in node_config:
         epochs = min(epochs, int(node_config["max-local-epochs"]))
     return LocalSettings(
         as_of_day=int(config["as-of-day"]),
         horizon_days=int(config["horizon-days"]),
         local_epochs=epochs,
-        learning_rate=float(config.get("learning-rate", 2e-3)),
-        batch_size=int(node_config.get("batch-size", config.get("batch-size", 128))),
+        learning_rate=float(config.get("learning-rate", defaults.learning_rate)),
+        batch_size=int(node_config.get("batch-size", config.get("batch-size", defaults.batch_size))),
         seed=int(config.get("seed", 0)),
         threads=int(node_config["threads"]) if "threads" in node_config else None,
         max_train_rows=int(node_config["max-train-rows"]) if "max-train-rows" in node_config else None,

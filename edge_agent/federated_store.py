@@ -1,11 +1,12 @@
 """What a store does in the federation, free of Flower types.
 
-It reads its own database read-only, builds its labelled cutoffs at the
-federation's as-of, and answers four questions: the moments of its features
+It reads its own database read-only, builds its censored next-visit rows at
+cutoffs through its history before the federation's as-of, holds out a tenth
+of its customers, and answers four questions: the moments of its features
 (for the shared normalisation), a local training update, an evaluation on its
-newest labelled cutoff (held out from its training), and a histogram of its
-held-out logits (for the shared calibration). Nothing per customer leaves:
-weights, counts, sums and histograms only. torch is imported here, in the
+held-out customers (likelihood, and AUC where a whole horizon was seen), and
+a histogram of their logits at the horizon (for the shared calibration).
+Nothing per customer leaves: weights, counts, sums and histograms only. torch is imported here, in the
 ClientApp's process, never in the store box's daemon.
 """
 
@@ -21,12 +22,16 @@ import numpy as np
 import torch
 
 from models.federated import load_trainable, logit_histogram, trainable_arrays
-from models.labels import LabelledSet, training_set
-from models.metrics import log_loss, roc_auc
+from models.metrics import roc_auc
 from models.network import ChurnNet, NetworkConfig, NormStats
 from models.schema import FEATURE_NAMES
-from models.store_data import load_store_data
-from models.training import TrainingConfig, holdout_split, positive_weight, predict_logits, train_epochs
+from models.store_data import StoreDataError, load_store_data
+from models.survival import SurvivalDataError, SurvivalSet, survival_set
+from models.training import (
+    TrainingConfig, calibration_rows, holdout_split, predict_logits, train_epochs, validation_loss,
+)
+
+MAX_ROWS = 100_000  # a uniform sample of the store's rows beyond this (see server/train.py)
 
 
 class StoreTrainingError(Exception):
@@ -39,34 +44,34 @@ class LocalSettings:
 
     as_of_day: int
     horizon_days: int
-    local_epochs: int = 2
-    learning_rate: float = 2e-3
-    batch_size: int = 512
+    local_epochs: int = 3
+    learning_rate: float = 3e-3
+    batch_size: int = 1024
     seed: int = 0
     threads: int | None = None  # from the SuperNode's node config: the device's limit
     max_train_rows: int | None = None
 
 
-_CACHE: OrderedDict[tuple[str, int, int], LabelledSet] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, int, int], SurvivalSet] = OrderedDict()
 _CACHE_SIZE = 8
 
 
-def _labelled(db_path: Path, as_of_day: int, horizon_days: int) -> LabelledSet:
-    """The store's labelled cutoffs, cached: rounds in one process reuse them."""
-    key = (str(db_path), as_of_day, horizon_days)
+def _rows(db_path: Path, as_of_day: int, seed: int) -> SurvivalSet:
+    """The store's training rows, cached: rounds in one process reuse them."""
+    key = (str(db_path), as_of_day, seed)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
     if not db_path.exists():
         raise StoreTrainingError(f"store database {db_path} does not exist")
-    data = load_store_data(db_path)
-    labelled = training_set(data, as_of_day, horizon_days)
-    if labelled.plan is not None and labelled.plan.horizon_days != horizon_days:
-        raise StoreTrainingError(f"store {data.store_id}: {labelled.plan.note}")
-    _CACHE[key] = labelled
+    try:
+        rows = survival_set(load_store_data(db_path), as_of_day, max_rows=MAX_ROWS, seed=seed)
+    except (StoreDataError, SurvivalDataError) as exc:
+        raise StoreTrainingError(str(exc)) from None
+    _CACHE[key] = rows
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
-    return labelled
+    return rows
 
 
 class StoreTrainer:
@@ -77,9 +82,12 @@ class StoreTrainer:
         self.settings = settings
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        labelled = _labelled(Path(db_path), settings.as_of_day, settings.horizon_days)
-        self.store_id = str(labelled.store[0])
-        self.train_rows, self.holdout = holdout_split(labelled, settings.seed)
+        rows = _rows(Path(db_path), settings.as_of_day, settings.seed)
+        self.store_id = str(rows.store[0])
+        try:
+            self.train_rows, self.holdout = holdout_split(rows, seed=settings.seed)
+        except SurvivalDataError as exc:
+            raise StoreTrainingError(f"store {self.store_id}: {exc}") from None
         if settings.max_train_rows and len(self.train_rows) > settings.max_train_rows:
             keep = np.random.default_rng(settings.seed).permutation(len(self.train_rows))[: settings.max_train_rows]
             self.train_rows = self.train_rows.subset(np.sort(keep))
@@ -89,7 +97,7 @@ class StoreTrainer:
 
     def _model(self, weights: dict[str, np.ndarray] | None, norm: NormStats) -> ChurnNet:
         torch.manual_seed(self.settings.seed)
-        model = ChurnNet(len(FEATURE_NAMES), NetworkConfig())
+        model = ChurnNet(len(FEATURE_NAMES), NetworkConfig(), self.settings.horizon_days)
         model.set_normalisation(norm)
         if weights is not None:
             load_trainable(model, weights)
@@ -108,25 +116,24 @@ class StoreTrainer:
         model = self._model(weights, norm)
         config = TrainingConfig(learning_rate=self.settings.learning_rate, batch_size=self.settings.batch_size,
                                 seed=self.settings.seed)
-        loss = train_epochs(
-            model, self.train_rows.values, self.train_rows.labels, config, self.settings.local_epochs,
-            pos_weight=positive_weight(self.train_rows.labels, config.max_pos_weight), proximal_mu=proximal_mu,
-        )
+        loss = train_epochs(model, self.train_rows, config, self.settings.local_epochs, proximal_mu=proximal_mu)
         arrays = trainable_arrays(model)
         return arrays, {"num-examples": len(self.train_rows), "train-loss": float(loss),
                         "train-seconds": time.perf_counter() - started, "prepare-seconds": self.prepare_seconds}
 
     def evaluate(self, weights: dict[str, np.ndarray], norm: NormStats) -> dict[str, Any]:
-        """Loss and AUC on the newest labelled cutoff, plus its logit histogram."""
-        logits = predict_logits(self._model(weights, norm), self.holdout.values)
-        labels = self.holdout.labels
+        """Likelihood of the held-out customers; AUC and the logit histogram where a whole horizon was seen."""
+        model = self._model(weights, norm)
+        mask, labels = calibration_rows(self.holdout, self.settings.horizon_days)
+        logits = predict_logits(model, self.holdout.values[mask])
         positive, negative = logit_histogram(logits, labels)
-        probabilities = 1.0 / (1.0 + np.exp(-logits))
+        auc = roc_auc(labels, logits) if len(labels) else float("nan")
         return {
-            "num-examples": len(labels),
-            "loss": log_loss(labels, probabilities),
-            "auc": roc_auc(labels, logits),
-            "churn-rate": float(labels.mean()),
+            "num-examples": len(self.holdout),
+            "loss": validation_loss(model, self.holdout),
+            "auc": auc if np.isfinite(auc) else 0.5,
+            "auc-examples": len(labels),
+            "churn-rate": float(labels.mean()) if len(labels) else 0.0,
             "hist-churned": positive.tolist(),
             "hist-stayed": negative.tolist(),
         }
@@ -146,14 +153,10 @@ class StoreTrainer:
         local.set_calibration(*calibration)
         config = TrainingConfig(learning_rate=self.settings.learning_rate / 2, batch_size=self.settings.batch_size,
                                 seed=self.settings.seed)
-        train_epochs(
-            local, self.train_rows.values, self.train_rows.labels, config, epochs,
-            pos_weight=positive_weight(self.train_rows.labels, config.max_pos_weight),
-            parameters=local.head_parameters(),
-        )
-        labels = self.holdout.labels
-        auc_global = roc_auc(labels, predict_logits(global_model, self.holdout.values))
-        auc_local = roc_auc(labels, predict_logits(local, self.holdout.values))
+        train_epochs(local, self.train_rows, config, epochs, parameters=local.head_parameters())
+        mask, labels = calibration_rows(self.holdout, self.settings.horizon_days)
+        auc_global = roc_auc(labels, predict_logits(global_model, self.holdout.values[mask]))
+        auc_local = roc_auc(labels, predict_logits(local, self.holdout.values[mask]))
         if out_dir is not None and auc_local > auc_global:
             from models.export import write_model_dir
 

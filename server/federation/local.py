@@ -10,15 +10,16 @@ SuperLink, no SuperNodes), much faster, for tests and quick experiments.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.export import INPUT_NAME, OUTPUT_NAME
-from models.training import predict
+from models.export import INPUT_NAME, OUTPUT_NAME, curve_at
+from models.network import SURVIVAL_HORIZONS
+from models.scoring import ChurnModel
+from models.training import TorchChurnModel
 
 from .deployment import LocalDeployment
 from .in_process import InProcessGrid
@@ -37,8 +38,8 @@ ENGINES = ("deployment", "in-process")
 
 
 def federated_predictor(db_paths: list[Path], as_of_day: int, horizon_days: int, rounds: int = 5,
-                        engine: str = "deployment", **overrides: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """For `churn-server backtest --mode federated`: train by federation, return a scorer of feature rows."""
+                        engine: str = "deployment", **overrides: Any) -> ChurnModel:
+    """For `churn-server backtest --mode federated`: train by federation, return the released model."""
     as_of = (date(1970, 1, 1) + timedelta(days=as_of_day - 1)).isoformat()
     with tempfile.TemporaryDirectory(prefix="federated-backtest-") as work:
         settings = FederationSettings(
@@ -47,26 +48,33 @@ def federated_predictor(db_paths: list[Path], as_of_day: int, horizon_days: int,
             node_wait_seconds=120.0 if engine == "deployment" else 0.0, **overrides,
         )
         if engine == "in-process":
-            model = federate_in_process(db_paths, settings).model
-            return lambda values: predict(model, values)
+            return TorchChurnModel(federate_in_process(db_paths, settings).model)
         if engine != "deployment":
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
         with LocalDeployment(db_paths, Path(work) / "flower") as deployment:
             summary = federate(settings, SuperLinkConnection(deployment.address, insecure=True), retries=0,
                                flwr_home=Path(work) / "flwr-cli")
-        return onnx_scorer((Path(summary["release_dir"]) / "model.onnx").read_bytes())
+        return OnnxScorer((Path(summary["release_dir"]) / "model.onnx").read_bytes())
 
 
-def onnx_scorer(model: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    """Probabilities from the released graph itself (normalisation and calibration inside)."""
-    import onnxruntime
+class OnnxScorer:
+    """The released graph itself (normalisation and calibration inside), as scoring uses a model."""
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    def __init__(self, model: bytes):
+        import onnxruntime
 
-    def score(values: np.ndarray) -> np.ndarray:
-        (probability,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(values, dtype=np.float32)})
-        return np.asarray(probability, dtype=np.float64).reshape(-1)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
-    return score
+    def _run(self, output: str, values: np.ndarray) -> np.ndarray:
+        (result,) = self.session.run([output], {INPUT_NAME: np.ascontiguousarray(values, dtype=np.float32)})
+        return np.asarray(result, dtype=np.float64)
+
+    def predict(self, values: np.ndarray) -> np.ndarray:
+        return self._run(OUTPUT_NAME, values).reshape(-1) if len(values) else np.zeros(0)
+
+    def expected_visits(self, values: np.ndarray, days: int) -> np.ndarray:
+        if not len(values):
+            return np.zeros(0)
+        return curve_at(self._run("expected_visits", values), SURVIVAL_HORIZONS, float(days))

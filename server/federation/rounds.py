@@ -171,7 +171,7 @@ def run_federation(grid: Grid, settings: FederationSettings) -> FederationOutcom
     """Run (or resume) the federation described by `settings` over `grid`."""
     torch.manual_seed(settings.seed)
     checkpoints = CheckpointStore(settings.state_path, settings.fingerprint)
-    model = ChurnNet(len(FEATURE_NAMES), NetworkConfig())
+    model = ChurnNet(len(FEATURE_NAMES), NetworkConfig(), settings.horizon_days)
     resumed = checkpoints.latest()
     if resumed is not None:
         log(INFO, "Resuming federation %s after round %d", settings.fingerprint, resumed.round)

@@ -32,9 +32,9 @@ class FederationSettings:
     num_server_rounds: int = 5
     strategy: str = "fedavg"
     proximal_mu: float = 0.0
-    local_epochs: int = 5
-    learning_rate: float = 2e-3
-    batch_size: int = 128
+    local_epochs: int = 3
+    learning_rate: float = 3e-3
+    batch_size: int = 1024
     seed: int = 0
     fraction_train: float = 1.0
     min_train_nodes: int = 2

@@ -15,16 +15,18 @@ import pytest
 from flwr.app import Message
 
 from edge_agent.client_app import app as client_app
-from models.labels import LabelledSet, training_set
 from models.network import NormStats
+from models.schema import FEATURE_NAMES
 from models.store_data import load_store_data
+from models.survival import SurvivalSet, survival_set
+from models.training import holdout_split
 from server.federation import FederationError, FederationSettings
 from server.federation.checkpoints import CheckpointStore
 from server.federation.in_process import InProcessGrid
 from server.federation.rounds import run_federation
 from tests.conftest import CHAIN_AS_OF
 
-FEATURES, HISTOGRAM_BINS = 35, 240
+FEATURES, HISTOGRAM_BINS = len(FEATURE_NAMES), 240
 
 
 def settings(state: Path, **overrides: Any) -> FederationSettings:
@@ -83,9 +85,9 @@ def test_shared_normalisation_equals_the_pooled_one(chain_dbs: list[Path], tmp_p
     day = settings(tmp_path).as_of_day
     parts = []
     for db in chain_dbs:
-        rows = training_set(load_store_data(db), day, 90)
-        parts.append(rows.subset(rows.cutoff != rows.cutoff.max()))  # what each store trains on
-    pooled = NormStats.fit(LabelledSet.concat(parts).values)
+        train, _ = holdout_split(survival_set(load_store_data(db), day))  # what each store trains on
+        parts.append(train)
+    pooled = NormStats.fit(SurvivalSet.concat(parts).values)
     np.testing.assert_allclose(outcome.model.feature_mean.numpy(), pooled.mean, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(outcome.model.feature_std.numpy(), pooled.std, rtol=1e-4, atol=1e-5)
 
