@@ -80,7 +80,7 @@ CHAIN = "bench"
 AS_OF = "2026-03-01"
 MODEL_VERSION = "bench-2026-02-28"
 # Scoring as a busy store runs it, minus fatigue control: every candidate becomes an alert.
-POLICY = ScoringPolicy(alerts=AlertPolicy(cooldown_days=0, daily_cap=10**9, outbox_quota_mb=1024))
+POLICY = ScoringPolicy(alerts=AlertPolicy(cooldown_days=0, daily_cap=10**9, weekly_budget=10**9, outbox_quota_mb=1024))
 LEVELS = ((81, "purple", "manager_contact", "store manager contact"), (61, "red", "service_plan", "one-to-one service plan"),
           (41, "orange", "callback", "phone call-back"), (21, "yellow", "member_offer", "member-only offer"),
           (0, "green", "care_sms", "care message"))

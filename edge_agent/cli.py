@@ -212,8 +212,10 @@ def score(
         return
     levels = ", ".join(f"{level} {count}" for level, count in result.levels.items())
     typer.echo(f"Scored {result.scored} customers as of {result.as_of} with model {result.model_version}.")
-    typer.echo(f"Levels: {levels}. New alerts: {result.alerts}; not alerted: {result.lapsed} lapsed, "
-               f"{result.cooled} in cooldown; {result.overflow} over today's cap (summarised).")
+    typer.echo(f"Early-warning levels of the customers still buying: {levels}; lapsed (win-back list): "
+               f"{result.lapsed}.")
+    typer.echo(f"New alerts: {result.alerts - result.winbacks} early warnings, {result.winbacks} win-backs; "
+               f"{result.cooled} in cooldown; {result.overflow} over the budget or today's cap (summarised).")
     if result.quota_alarm:
         typer.echo(f"edge-agent: warning: the outbox is over its disk quota; {result.deferred} alerts wait "
                    "until the central side acknowledges what is queued", err=True)

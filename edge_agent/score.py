@@ -12,15 +12,17 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from models.alerting import AlertPolicy, AlertPolicyError, PreviousAlert, Selection, in_control_group, pseudonymise, select_alerts
+from models.alerting import (
+    AlertPolicy, AlertPolicyError, PreviousAlert, Selection, SentSoFar, in_control_group, pseudonymise, select_alerts,
+)
 from models.features import build_features
 from models.payloads import ALERT_SCHEMA, OVERFLOW_SCHEMA
 from models.risk import RiskConfig, RiskConfigError
-from models.scoring import ScoredCustomer, score_table
+from models.scoring import Budgets, ScoredCustomer, score_table
 from models.store_data import DAY, load_store_data
 
 from .onnx_model import OnnxChurnModel
@@ -49,8 +51,9 @@ class ScoreResult:
     model_version: str
     scored: int
     alerts: int = 0  # new alerts recorded by this run
-    levels: dict[str, int] = field(default_factory=dict)
-    lapsed: int = 0  # high risk but silent too long for an early warning
+    levels: dict[str, int] = field(default_factory=dict)  # early-warning levels of the customers still buying
+    lapsed: int = 0  # lapsed by their own rhythm: counted apart from the levels; the win-back list draws from them
+    winbacks: int = 0  # new win-back alerts (included in `alerts`)
     cooled: int = 0  # not alerted again within the cooldown
     overflow: int = 0  # beyond today's cap: summarised in one message
     deferred: int = 0  # not recorded because the outbox is over its disk quota
@@ -81,12 +84,30 @@ def alert_payload(store: StoreDatabase, alert: ScoredCustomer, *, customer_ref: 
         "action": None if control else alert.action,
         "action_label": None if control else alert.action_label,
         "control": control,
+        "kind": alert_kind(alert),
+        "days_silent": alert.days_silent,
+        "value_at_risk": alert.value_at_risk,
         "reasons": [{k: r[k] for k in ("text", "feature", "value", "usual")} for r in alert.reasons],
         "clv_estimate": alert.clv_estimate,
         "action_cost_cap": alert.action_cost_cap,
         "model_version": model_version,
         "created_at": created_at,
     }
+
+
+def alert_kind(alert: ScoredCustomer) -> str:
+    """Which list the alert belongs to: an early warning, or a win-back for a customer already lapsed."""
+    return "win_back" if alert.lapsed else "early_warning"
+
+
+def _sent_so_far(conn: Any, as_of: str) -> SentSoFar:
+    """Alerts already recorded today and in the 6 days before, per list (the weekly budgets)."""
+    week_start = (date.fromisoformat(as_of) - timedelta(days=6)).isoformat()
+    rows = dict(conn.execute(
+        "SELECT kind, count(*) FROM alerts WHERE as_of BETWEEN ? AND ? GROUP BY kind", (week_start, as_of)
+    ).fetchall())
+    today = conn.execute("SELECT count(*) FROM alerts WHERE as_of = ?", (as_of,)).fetchone()[0]
+    return SentSoFar(today, rows.get("early_warning", 0), rows.get("win_back", 0))
 
 
 def _append(conn: Any, seq: int, alert_id: str, kind: str, document: dict[str, Any], now: str) -> str:
@@ -115,9 +136,9 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
             conn.execute("UPDATE score_runs SET alerts = 0 WHERE run_id = ?", (run_id,))
             return
         previous = {refs[c.customer_id]: p for c in candidates if (p := _previous_alerts_for(conn, refs[c.customer_id]))}
-        today = conn.execute("SELECT count(*) FROM alerts WHERE as_of = ?", (result.as_of,)).fetchone()[0]
         keyed = [_with_ref(c, refs[c.customer_id]) for c in candidates]
-        selection: Selection = select_alerts(keyed, previous, today, as_of_day, policy.alerts)
+        selection: Selection = select_alerts(keyed, previous, _sent_so_far(conn, result.as_of), as_of_day,
+                                             policy.alerts)
         seq = conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
         keys = dict(conn.execute("SELECT customer_id, customer_key FROM customers"))
         originals = {refs[c.customer_id]: c.customer_id for c in candidates}
@@ -133,15 +154,21 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
             payload = _append(conn, seq, alert_id, "alert", document, now)
             conn.execute(
                 "INSERT INTO alerts(alert_id, seq, run_id, customer_key, customer_ref, as_of, risk_score, level,"
-                " action, payload, created_at, control) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " action, payload, created_at, control, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (alert_id, seq, run_id, keys.get(originals[alert.customer_id]), alert.customer_id, result.as_of,
-                 alert.risk_score, alert.level, document["action"], payload, now, int(control)),
+                 alert.risk_score, alert.level, document["action"], payload, now, int(control), alert_kind(alert)),
             )
             result.alerts += 1
+            result.winbacks += int(alert.lapsed)
         result.cooled = selection.cooled
-        if selection.overflow:
+        # named by its day and customers: re-running the same scoring summarises nothing twice,
+        # and anyone new held back by a cap or a budget is summarised, never dropped silently
+        held_back = "\x1f".join(sorted(o.customer_id for o in selection.overflow))
+        alert_id = hashlib.sha256(
+            f"{store.chain}\x1f{store.store_id}\x1foverflow\x1f{result.as_of}\x1f{held_back}".encode()).hexdigest()[:32]
+        result.overflow = len(selection.overflow)
+        if selection.overflow and not conn.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone():
             seq += 1
-            alert_id = hashlib.sha256(f"{store.chain}\x1f{store.store_id}\x1foverflow\x1f{run_id}".encode()).hexdigest()[:32]
             document = {
                 "schema": OVERFLOW_SCHEMA, "alert_id": alert_id, "seq": seq, "chain": store.chain,
                 "store_id": store.store_id, "as_of": result.as_of, "suppressed": len(selection.overflow),
@@ -150,7 +177,6 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
                 "model_version": result.model_version, "created_at": now,
             }
             _append(conn, seq, alert_id, "overflow", document, now)
-            result.overflow = len(selection.overflow)
         conn.execute("UPDATE score_runs SET alerts = ? WHERE run_id = ?", (result.alerts, run_id))
 
 
@@ -185,7 +211,8 @@ def score_store(
     bound_day = (day - EPOCH).days + 1  # the day after as-of, at midnight
     data = load_store_data(store.path).until(bound_day * DAY)
     table = build_features(data, bound_day, lookback_days)
-    scored = score_table(table, model.predict, policy.risk, model.horizon_days)
+    budgets = Budgets(policy.alerts.weekly_budget, policy.alerts.winback_weekly_budget)
+    scored = score_table(table, model, policy.risk, model.horizon_days, budgets)
     result = ScoreResult(day.isoformat(), model.version, len(table), levels=scored.level_counts(), lapsed=scored.lapsed)
     record_scoring(store, result, scored.alerts, policy)
     return result

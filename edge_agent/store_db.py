@@ -222,10 +222,16 @@ def _migration_6(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS alerts_as_of ON alerts(as_of)")
 
 
+def _migration_7(conn: sqlite3.Connection) -> None:
+    """Alerts come in two lists with their own budgets: early warnings, and win-backs for lapsed customers."""
+    conn.execute("ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'early_warning'")
+    conn.execute("CREATE INDEX IF NOT EXISTS alerts_kind_as_of ON alerts(kind, as_of)")
+
+
 # Append only: a box that was switched off for a year upgrades by running every
 # migration after its recorded version, in order, each in its own transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6,
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -5,8 +5,11 @@ alerted before, and decides. Rules, from the alert-fatigue requirements:
 
 - no new alert for a customer alerted within `cooldown_days` at the same or a
   higher level; a rise in level alerts at once;
-- at most `daily_cap` alerts per store per day, the riskiest first; the rest
-  go into one overflow summary, never dropped silently;
+- at most `weekly_budget` early warnings per store in any 7 days and at most
+  `daily_cap` a day, the highest level and the most value at risk first; the
+  rest go into one overflow summary, never dropped silently;
+- lapsed customers (models/lapse.py) are a separate win-back list with its own
+  budget (`winback_weekly_budget`) and cooldown (`winback_cooldown_days`);
 - a configurable share of alerts per level is held out from action (the
   control group) when it is created, so the console can measure uplift; the
   choice is a hash of the alert id, so it is the same wherever it is made.
@@ -31,14 +34,19 @@ class AlertPolicyError(Exception):
 class AlertPolicy:
     cooldown_days: int = 14
     daily_cap: int = 200
+    weekly_budget: int = 50  # early warnings per store in any 7 days: what the store team can act on
+    winback_weekly_budget: int = 20
+    winback_cooldown_days: int = 60
     control_share: dict[str, float] = field(default_factory=dict)  # level -> share held out
     outbox_quota_mb: float = 50.0
 
     def __post_init__(self) -> None:
-        if self.cooldown_days < 0:
-            raise AlertPolicyError("alerts.cooldown_days must be 0 or more")
+        if self.cooldown_days < 0 or self.winback_cooldown_days < 0:
+            raise AlertPolicyError("alerts.cooldown_days and alerts.winback_cooldown_days must be 0 or more")
         if self.daily_cap < 1:
             raise AlertPolicyError("alerts.daily_cap must be at least 1")
+        if self.weekly_budget < 1 or self.winback_weekly_budget < 0:
+            raise AlertPolicyError("alerts.weekly_budget must be at least 1, alerts.winback_weekly_budget 0 or more")
         for level, share in self.control_share.items():
             if level not in LEVELS:
                 raise AlertPolicyError(f"unknown level alerts.control_share.{level}")
@@ -49,7 +57,7 @@ class AlertPolicy:
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> AlertPolicy:
-        known = {"cooldown_days", "daily_cap", "control_share", "outbox_quota_mb", "pseudonymise_key_file"}
+        known = {*cls.__dataclass_fields__, "pseudonymise_key_file"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise AlertPolicyError(f"unknown key alerts.{unknown[0]} (known: {', '.join(sorted(known))})")
@@ -72,6 +80,15 @@ class PreviousAlert:
     as_of_day: int
 
 
+@dataclass(frozen=True)
+class SentSoFar:
+    """What the store has already sent: today, and in the 6 days before (per list)."""
+
+    today: int = 0
+    last_7_days: int = 0  # early warnings, today included
+    winback_last_7_days: int = 0
+
+
 @dataclass
 class Selection:
     alerts: list[ScoredCustomer]
@@ -79,27 +96,42 @@ class Selection:
     cooled: int  # not alerted again: same or lower level within the cooldown
 
 
+def _priority(candidate: ScoredCustomer) -> tuple[int, float, int, str]:
+    return (-LEVELS.index(candidate.level), -candidate.value_at_risk, -candidate.risk_score, candidate.customer_id)
+
+
+def _cooled(candidate: ScoredCustomer, before: PreviousAlert | None, as_of_day: int, days: int) -> bool:
+    return (
+        before is not None
+        and as_of_day - before.as_of_day < days
+        and LEVELS.index(candidate.level) <= LEVELS.index(before.level)
+    )
+
+
 def select_alerts(
     candidates: list[ScoredCustomer],
     previous: dict[str, PreviousAlert],
-    alerted_today: int,
+    sent: SentSoFar,
     as_of_day: int,
     policy: AlertPolicy,
 ) -> Selection:
-    """Apply cooldown then the daily cap, riskiest first."""
-    fresh, cooled = [], 0
-    for candidate in sorted(candidates, key=lambda c: (-c.risk_score, c.customer_id)):
-        before = previous.get(candidate.customer_id)
-        if (
-            before is not None
-            and as_of_day - before.as_of_day < policy.cooldown_days
-            and LEVELS.index(candidate.level) <= LEVELS.index(before.level)
-        ):
+    """Apply each list's cooldown, then the weekly budgets and the daily cap, highest priority first."""
+    fresh: dict[bool, list[ScoredCustomer]] = {False: [], True: []}
+    cooled = 0
+    for candidate in sorted(candidates, key=_priority):
+        days = policy.winback_cooldown_days if candidate.lapsed else policy.cooldown_days
+        if _cooled(candidate, previous.get(candidate.customer_id), as_of_day, days):
             cooled += 1
             continue
-        fresh.append(candidate)
-    room = max(0, policy.daily_cap - alerted_today)
-    return Selection(fresh[:room], fresh[room:], cooled)
+        fresh[candidate.lapsed].append(candidate)
+    warn_room = max(0, policy.weekly_budget - sent.last_7_days)
+    winback_room = max(0, policy.winback_weekly_budget - sent.winback_last_7_days)
+    day_room = max(0, policy.daily_cap - sent.today)
+    warnings = fresh[False][: min(warn_room, day_room)]
+    winbacks = fresh[True][: min(winback_room, day_room - len(warnings))]
+    chosen = {id(c) for c in warnings + winbacks}
+    overflow = [c for c in fresh[False] + fresh[True] if id(c) not in chosen]
+    return Selection(warnings + winbacks, overflow, cooled)
 
 
 def in_control_group(alert_id: str, level: str, policy: AlertPolicy) -> bool:

@@ -27,6 +27,8 @@ ACK_SCHEMA = "retail.churn-ack/1"
 STATUS_SCHEMA = "retail.store-status/1"
 METRICS_SCHEMA = "retail.store-metrics/1"
 MAX_PAYLOAD_BYTES = 256 * 1024
+# An alert is an early warning (still buying, drifting away) or a win-back (lapsed by their own rhythm).
+ALERT_KINDS = ("early_warning", "win_back")
 
 
 class PayloadError(Exception):
@@ -123,6 +125,13 @@ def check_alert(document: dict[str, Any], chain: str | None = None, store_id: st
     _timestamp(document, "created_at")
     if "control" in document and not isinstance(document["control"], bool):
         raise PayloadError("field control must be a boolean")
+    if document.get("kind", "early_warning") not in ALERT_KINDS:
+        raise PayloadError(f"field kind must be one of {', '.join(ALERT_KINDS)}")
+    if "days_silent" in document and (not isinstance(document["days_silent"], int)
+                                      or isinstance(document["days_silent"], bool) or document["days_silent"] < 0):
+        raise PayloadError("field days_silent must be a non-negative integer")
+    if "value_at_risk" in document:
+        _number(document, "value_at_risk", 0)
     return document
 
 

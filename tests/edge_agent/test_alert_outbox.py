@@ -72,7 +72,7 @@ def test_daily_cap_overflow_is_summarised_not_dropped(store_path: Path) -> None:
 
 
 def test_control_group_is_held_out_from_action(store_path: Path) -> None:
-    policy = ScoringPolicy(alerts=AlertPolicy(control_share={"orange": 0.5}))
+    policy = ScoringPolicy(alerts=AlertPolicy(control_share={"orange": 0.5}, weekly_budget=500))
     run(store_path, "2025-10-01", [customer(f"c{i}", 50, "orange") for i in range(200)], policy)
     documents = outbox_documents(store_path)
     held = [d for d in documents if d["control"]]

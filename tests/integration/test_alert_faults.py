@@ -65,7 +65,7 @@ with open_store_db(db) as store:
 def write_alerts(db: Path, first: int, count: int, as_of: str = "2026-03-01") -> None:
     """Record a scoring run of `count` new customers: alerts and outbox rows in one transaction, as scoring does."""
     candidates = [customer(f"c{n:06d}", 70, "red") for n in range(first, first + count)]
-    policy = ScoringPolicy(alerts=AlertPolicy(daily_cap=100_000, cooldown_days=0))
+    policy = ScoringPolicy(alerts=AlertPolicy(daily_cap=100_000, weekly_budget=1_000_000, cooldown_days=0))
     with open_store_db(db, chain="acme", store_id="s1") as store:
         record_scoring(store, ScoreResult(as_of, "m1", scored=count), candidates, policy)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.risk import LEVELS, RiskConfig, RiskConfigError, choose_action, lifetime_values, risk_levels, risk_scores
+from models.risk import (
+    LEVELS, RiskConfig, RiskConfigError, choose_action, lifetime_values, risk_levels, risk_scores, value_levels,
+)
 
 
 def test_levels_follow_the_seed_plan_and_are_monotone() -> None:
@@ -51,3 +53,30 @@ def test_lifetime_value_is_annual_spend_times_expected_years() -> None:
 def test_bad_configuration_names_the_key(raw: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(RiskConfigError, match=message):
         RiskConfig.from_mapping(raw)
+
+
+def test_value_levels_are_sized_to_the_budget_and_ranked_by_value_at_risk() -> None:
+    config = RiskConfig()  # purple 10% of a budget, red 20%, orange up to 4 budgets, yellow 2 more
+    n = 400
+    p = np.linspace(0.2, 0.9, n)
+    clv = np.full(n, 100.0)
+    clv[7] = 10_000.0  # a big spender at modest risk has the most value at risk
+    eligible = np.ones(n, dtype=bool)
+    eligible[-1] = False  # the riskiest customer is not eligible (lapsed, say): never above green
+    levels = value_levels(p, clv, eligible, budget=20, config=config)
+    counts = np.bincount(levels, minlength=5)
+    assert counts.tolist() == [400 - 120, 40, 80 - 6, 4, 2]
+    assert LEVELS[levels[7]] == "purple" and levels[-1] == 0
+    assert LEVELS[levels[-2]] == "purple"  # then the highest probability at equal value
+    assert np.array_equal(levels, value_levels(p, clv, eligible, budget=20, config=config)), "deterministic"
+
+
+def test_score_bands_remain_available_as_configuration() -> None:
+    config = RiskConfig.from_mapping({"level_by": "score", "thresholds": [10, 30, 50, 70]})
+    assert config.level_by == "score"
+    with pytest.raises(RiskConfigError, match="risk.level_by"):
+        RiskConfig.from_mapping({"level_by": "mood"})
+    with pytest.raises(RiskConfigError, match="risk.drift_ratio"):
+        RiskConfig.from_mapping({"drift_ratio": 1.5})
+    with pytest.raises(RiskConfigError, match="lapsed_after_gaps"):
+        RiskConfig.from_mapping({"lapsed_after_gaps": 0.5})

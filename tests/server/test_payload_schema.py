@@ -21,7 +21,7 @@ import pytest
 
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
-from models.payloads import ALERT_SCHEMA, PayloadError, check_alert
+from models.payloads import ALERT_KINDS, ALERT_SCHEMA, PayloadError, check_alert
 from models.risk import LEVELS
 from tests.edge_agent.test_alert_outbox import customer
 
@@ -54,7 +54,7 @@ def expected_schema() -> dict[str, Any]:
         "customer_ref": _text(128, "loyalty id, or an HMAC of it when the store pseudonymises"),
         "as_of": {"type": "string", "format": "date", "maxLength": 10, "description": "scoring date, YYYY-MM-DD"},
         "risk_score": {"type": "integer", "minimum": 0, "maximum": 100},
-        "level": {"enum": list(LEVELS), "description": "risk level, from the score"},
+        "level": {"enum": list(LEVELS), "description": "risk level, from the value at risk and the store's budget"},
         "action": {"type": ["string", "null"], "description": "intervention id; null for the control group"},
         "action_label": {"type": ["string", "null"], "description": "the action in words"},
         "reasons": {"type": "array", "items": reason, "description": "strongest first"},
@@ -63,8 +63,14 @@ def expected_schema() -> dict[str, Any]:
         "model_version": _text(200, "model that scored the customer"),
         "created_at": {"type": "string", "format": "date-time", "maxLength": 40, "description": "UTC, ISO 8601"},
         "control": {"type": "boolean", "description": "held out from action to measure uplift"},
+        "kind": {"enum": list(ALERT_KINDS), "description": "early_warning: still buying, drifting away from their own "
+                 "rhythm; win_back: already lapsed by it (absent: early_warning)"},
+        "days_silent": {"type": "integer", "minimum": 0, "maximum": INT64_MAX, "description": "days since the last visit"},
+        "value_at_risk": {"type": "number", "minimum": 0,
+                          "description": "churn probability x CLV: what the level ranks by"},
     }
-    required = [name for name in properties if name not in ("action_label", "control")]
+    optional = ("action_label", "control", "kind", "days_silent", "value_at_risk")
+    required = [name for name in properties if name not in optional]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Churn alert (retail.churn-alert/1)",
