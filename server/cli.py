@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import sys
+import tomllib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,8 +17,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from models.alerting import AlertPolicy, AlertPolicyError
 from models.contracts import ContractError
 from models.labels import LabelError
+from models.risk import RiskConfig, RiskConfigError
+from models.survival import SurvivalDataError
 from models.release import ReleaseError, generate_signing_key
 from models.store_data import StoreDataError
 
@@ -41,7 +45,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 stderr = Console(stderr=True)
-FLAG_NOTE = "orange or above"
 
 
 @app.callback()
@@ -52,7 +55,7 @@ def _group() -> None:
 app.add_typer(pki_app, name="pki")
 
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
-    SimulationError, TrainingError, BacktestError, StoreDataError, LabelError,
+    SimulationError, TrainingError, BacktestError, StoreDataError, LabelError, SurvivalDataError,
     FederationError, FederationSettingsError, FederationRunError, ReleaseError, MqttError, ContractError,
     CentralDbError, AggregatorError, ConsoleError, SummaryError,
 )
@@ -151,10 +154,13 @@ def train(
         print_json(manifest)
         return
     metrics = manifest["metrics"]
-    typer.echo(
-        f"Wrote {out}/model.onnx ({manifest['version']}): held-out AUC {metrics['auc']:.3f}, "
-        f"PR-AUC {metrics['pr_auc']:.3f}, Brier {metrics['brier']:.3f}, horizon {manifest['horizon_days']} days."
-    )
+    measured = ", ".join(f"{name} {metrics[key]:.3f}" for key, name in (
+        ("auc", "AUC"), ("pr_auc", "PR-AUC"), ("brier", "Brier"), ("loss", "log-likelihood loss")) if key in metrics)
+    typer.echo(f"Wrote {out}/model.onnx ({manifest['version']}), horizon {manifest['horizon_days']} days; "
+               f"held-out customers: {measured}.")
+    if "auc" not in metrics:
+        typer.echo(f"Note: no customer's whole {manifest['horizon_days']}-day horizon was seen before as-of; "
+                   "the probabilities are the likelihood's own, not calibrated on a seen horizon.")
     for note in manifest["training"]["notes"]:
         typer.echo(f"Note: {note}")
 
@@ -169,7 +175,13 @@ def backtest(
         int, typer.Option("--lookback-days", min=1, help="Customers active = a purchase in this window.")
     ] = 365,
     truth: Annotated[
-        Optional[Path], typer.Option("--truth", help="Simulated chain folder: adds lead time from truth.csv.")
+        Optional[Path], typer.Option("--truth", help="Simulated chain folder: adds the early warning measured "
+                                                     "against truth.csv (weekly scoring after as-of).")
+    ] = None,
+    warning_weeks: Annotated[int, typer.Option(
+        "--warning-weeks", min=9, help="--truth: weeks of weekly scoring after as-of.")] = 26,
+    policy: Annotated[Optional[Path], typer.Option(
+        "--policy", help="TOML with [risk] and [alerts] tables (levels, lapsed rule, budgets), as on a store box.")
     ] = None,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Federation rounds (--mode federated).")] = 5,
     engine: Annotated[str, typer.Option(
@@ -177,7 +189,7 @@ def backtest(
                          "on loopback) or in-process (same app code, no processes, faster).")] = "deployment",
     as_json: JsonOption = False,
 ) -> None:
-    """Backtest the model against recency, RFM logistic regression and BG/NBD on the same split.
+    """Backtest the model against recency, RFM logistic regression, BG/NBD and Pareto/NBD on the same split.
 
     Example: churn-server backtest --db store-01.db --db store-02.db --as-of 2025-09-30 --horizon-days 90 --mode local
     """
@@ -190,12 +202,14 @@ def backtest(
             raise BacktestError(f"--mode must be one of {', '.join(MODES)}")
         if engine not in ENGINES:
             raise BacktestError(f"--engine must be one of {', '.join(ENGINES)}")
-        spec = BacktestSpec(day_after(parse_date(as_of)), horizon_days, mode, lookback_days, truth)
+        spec = BacktestSpec(day_after(parse_date(as_of)), horizon_days, mode, lookback_days, truth,
+                            warning_weeks=warning_weeks)
+        risk, alerts = load_policy(policy)
         with Progress(console=stderr, disable=as_json, transient=True) as progress:
             task = progress.add_task("loading stores", total=None)
             stores = load_stores(db)
             report = run_backtest(
-                stores, spec, on_step=lambda text: progress.update(task, description=text),
+                stores, spec, risk=risk, policy=alerts, on_step=lambda text: progress.update(task, description=text),
                 federated=lambda _stores, day, horizon: federated_predictor(db, day, horizon, rounds, engine),
             )
         if mode == "federated":
@@ -227,18 +241,47 @@ def _print_backtest(report: dict) -> None:  # type: ignore[type-arg]
         levels.add_row(row["level"], str(row["customers"]), rate)
     console.print(levels)
     stores = Table(title="Per store (AUC)")
-    for column in ("store", "customers", "model", "recency", "rfm_logistic", "bg_nbd"):
+    names = list(report["baselines"])
+    for column in ("store", "customers", "model", *names):
         stores.add_column(column, justify="right" if column != "store" else "left")
     for s in report["per_store"]:
         stores.add_row(s["store_id"], str(s["n_customers"]), f"{s['auc']:.3f}",
-                       *(f"{s['baselines'][b]['auc']:.3f}" for b in ("recency", "rfm_logistic", "bg_nbd")))
+                       *(f"{s['baselines'][b]['auc']:.3f}" for b in names))
     console.print(stores)
-    if "lead_time" in report:
-        lead = report["lead_time"]
-        console.print(f"Lead time: {lead['flagged_before_churn']} of {lead['churners']} churners flagged "
-                      f"{FLAG_NOTE} before churning; median {lead['median_lead_days']} days ahead.")
+    if "early_warning" in report:
+        warnings = Table(title=f"Early warning, weekly scoring for {report['early_warning']['weeks']} weeks after as-of")
+        for column in ("rule", "churners", "caught before churn", "median lead (days)", "alert precision",
+                       "false alarms /1000 loyal /month"):
+            warnings.add_column(column, justify="left" if column == "rule" else "right")
+        for row in (report["early_warning"], report["early_warning_baseline"]):
+            warnings.add_row(row["rule"], str(row["churners"]), _share(row["caught_before_churn_share"]),
+                             _number(row["median_lead_days"]), _share(row["alert_precision"]),
+                             _number(row["false_alarms_per_1000_loyal_per_month"]))
+        console.print(warnings)
     for note in report["notes"]:
         console.print(f"Note: {note}")
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def load_policy(path: Path | None) -> tuple[RiskConfig, AlertPolicy]:
+    """The [risk] and [alerts] tables of a TOML file (the store box's own), or the defaults."""
+    if path is None:
+        return RiskConfig(), AlertPolicy()
+    try:
+        raw = tomllib.loads(path.read_text())
+        alerts = {k: v for k, v in raw.get("alerts", {}).items() if k != "pseudonymise_key_file"}
+        return RiskConfig.from_mapping(raw.get("risk", {})), AlertPolicy.from_mapping(alerts)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BacktestError(f"--policy {path}: {exc}") from None
+    except (RiskConfigError, AlertPolicyError) as exc:
+        raise BacktestError(f"--policy {path}: {exc}") from None
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:

