@@ -1,4 +1,4 @@
-"""Blob tracks across frames: constant-velocity prediction and gated greedy matching.
+"""Blob tracks across frames: one identity per person through flicker, merges, partings and pauses.
 
 Pure numpy, no images. What it is built to survive (the complaints people
 counters get):
@@ -7,14 +7,19 @@ counters get):
   `max_coast_seconds` without a detection;
 - fast walkers: the gate grows with the track's speed and the time since it
   was last seen, so a long stride between two processed frames still matches;
-- two people merging for a moment: a blob holding the predictions of two
-  confirmed tracks does not drag either to its centre; each moves to the
-  place inside the blob nearest its own prediction, and picks up its own blob
-  again when they part;
+- two people becoming one blob (passing, walking together): matching weighs
+  place and colours, and a confirmed track whose prediction lies in a blob
+  another track took is held inside that blob, as near its own prediction as
+  it fits, while the blob is big enough for both; when they part, each picks
+  up the blob that looks like it. A blob the size of one person holds one
+  track, so tracks never pile up on one person;
 - one person in pieces (legs and torso as two blobs): a blob whose centre lies
   inside a matched track's box starts no new track;
-- a new track that splits off a confirmed one (a group parting) names it as
-  its parent, so the counter knows which side of the line it came from.
+- someone who stops until the background takes them in, or hides behind a
+  post for longer than a coast: the lost track is kept for `reid_seconds`
+  and a new blob nearby with the same colours takes its identity back, so
+  the person keeps the side of the line they came from. A ghost (the floor
+  revealed where they stood) has the floor's colours and does not.
 """
 
 from __future__ import annotations
@@ -23,17 +28,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .detector import COLOUR_FEATURES, Blobs
+
 HELD_DAMPING = 0.9  # inside a shared blob a track's own motion is a guess: let it fade
 GATE_SIZE = 0.8  # gate radius as a share of the track's larger side
 GATE_SPEED = 0.6  # plus this share of the distance it may have moved unpredicted
 VELOCITY_GAIN = 0.5  # alpha-beta filter: weight of a new velocity measurement
 SIZE_GAIN = 0.3
+COLOUR_GAIN = 0.2
+COLOUR_WEIGHT = 3.0  # cost of a colour difference (mean absolute, 0..1) against a gate's worth of distance
 TENTATIVE_PENALTY = 0.25  # confirmed tracks win ties against tentative ones
+TALL_FADE = 0.98  # per detection: how fast the memory of a track's full height fades
+PIECE = 0.6  # a blob with less than this many people's worth of foreground can be a piece of someone
+PIECE_REACH = 0.5  # ... if it lies within their box grown by this share
+MAX_HELD_SECONDS = 2.0  # a track held in others' blobs longer, without a blob of its own, is let go
+ROOM = 0.4  # a blob holds one more track while it has room for that many more people
+REID_COLOUR = 0.08  # largest colour difference for a lost track to be found again
+REID_REACH = 0.4  # how far (in heights, plus a share of its walk) a lost track may be found again
 
 
 @dataclass
 class Track:
-    """One moving blob; positions are blob centres in source-frame pixels."""
+    """One person; positions are blob centres in source-frame pixels."""
 
     track_id: int
     x: float
@@ -42,6 +58,7 @@ class Track:
     h: float
     first_t: float
     last_t: float  # last time a detection was matched
+    colour: np.ndarray = field(default_factory=lambda: np.zeros(COLOUR_FEATURES))
     vx: float = 0.0  # pixels per second
     vy: float = 0.0
     hits: int = 1
@@ -49,6 +66,12 @@ class Track:
     person: bool | None = None  # HOG verdict; None = not asked or not decided
     hog_tries: int = 0
     observed: bool = True  # matched a detection in the latest frame
+    shared: bool = False  # held inside a blob another track took
+    alone: bool = False  # matched a whole blob of its own in the latest frame
+    blob: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # the last blob it matched (cx, cy, w, h)
+    tall: float = 0.0  # the tallest it has looked lately: shorter blobs are a part of it
+    whole: bool = False  # has looked like a whole person at least once (set by the caller, who knows sizes)
+    held_since: float | None = None  # when it was last matched to a blob of its own, if held since
 
     @property
     def centre(self) -> tuple[float, float]:
@@ -69,8 +92,9 @@ class Track:
 @dataclass
 class TrackUpdate:
     observed: list[Track] = field(default_factory=list)  # matched a detection this frame
-    lost: list[Track] = field(default_factory=list)  # ended this frame
     born: list[Track] = field(default_factory=list)
+    found: list[Track] = field(default_factory=list)  # lost tracks that came back this frame
+    gone: list[Track] = field(default_factory=list)  # given up for good: never confirmed, or lost too long
 
 
 def _inside(points: np.ndarray, boxes: np.ndarray, grow: float = 0.0) -> np.ndarray:
@@ -84,7 +108,7 @@ def _inside(points: np.ndarray, boxes: np.ndarray, grow: float = 0.0) -> np.ndar
     )
 
 
-def _clamp_into(track: Track, predicted: np.ndarray, det: np.ndarray) -> np.ndarray:
+def _clamp_into(track: Track, predicted: tuple[float, float], det: np.ndarray) -> np.ndarray:
     """The track's own box placed inside a larger blob, as near its prediction as it fits."""
     cx, cy, w, h = det
     slack_x, slack_y = max(0.0, (w - track.w) / 2), max(0.0, (h - track.h) / 2)
@@ -93,110 +117,194 @@ def _clamp_into(track: Track, predicted: np.ndarray, det: np.ndarray) -> np.ndar
     return np.array([x, y, min(w, track.w), min(h, track.h)])
 
 
-def _parent(det: np.ndarray, boxes: dict[int, tuple[float, float, float, float]]) -> int | None:
-    """The track whose last box held this new blob's centre: two people parting after a merge."""
-    for track_id, (x, y, w, h) in boxes.items():
-        if x - 0.1 * w <= det[0] <= x + 1.1 * w and y - 0.1 * h <= det[1] <= y + 1.1 * h:
-            return track_id
-    return None
+def colour_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean absolute difference of colour features (0 same, 1 black against white); broadcasts."""
+    return np.abs(a - b).mean(axis=-1)
 
 
 class Tracker:
-    """Keeps tracks from frame to frame; `update` takes detections as (cx, cy, w, h) rows."""
+    """Keeps tracks from frame to frame; `update` takes one frame's blobs."""
 
-    def __init__(self, min_hits: int, max_coast_seconds: float):
+    def __init__(self, min_hits: int, max_coast_seconds: float, reid_seconds: float = 10.0):
         self.min_hits = min_hits
         self.max_coast_seconds = max_coast_seconds
+        self.reid_seconds = reid_seconds
         self.tracks: list[Track] = []
+        self.lost: list[Track] = []  # confirmed tracks not seen lately, kept to be found again
         self._next_id = 1
 
     def confirmed(self, track: Track) -> bool:
         return track.hits >= self.min_hits
 
-    def update(self, detections: np.ndarray, t: float) -> TrackUpdate:
-        """Match this frame's blobs, given as (cx, cy, w, h) rows."""
-        dets = np.asarray(detections, dtype=np.float64).reshape(-1, 4)
+    def update(self, blobs: Blobs, t: float) -> TrackUpdate:
+        dets = np.asarray(blobs.boxes, dtype=np.float64).reshape(-1, 4)
+        colours = np.asarray(blobs.colours, dtype=np.float64).reshape(-1, COLOUR_FEATURES)
         tracks = self.tracks
         predicted = np.array([tr.predict(t) for tr in tracks]).reshape(-1, 2)
         before = {tr.track_id: tr.box() for tr in tracks if tr.observed and self.confirmed(tr)}
         for tr in tracks:
-            tr.observed = False
-        used = np.zeros(len(dets), dtype=bool)
-        held = self._merged_blobs(predicted, dets, used)
+            tr.observed = tr.shared = tr.alone = False
         result = TrackUpdate()
-        for i, j in held.items():
-            track = tracks[i]
-            self._correct(track, _clamp_into(track, predicted[i], dets[j]), t)
-            track.vx, track.vy = track.vx * HELD_DAMPING, track.vy * HELD_DAMPING
-            result.observed.append(track)
-        for i, j in self._match(predicted, dets, t, used, set(held)):
-            self._correct(tracks[i], dets[j], t)
-            used[j] = True
+        owner: dict[int, list[int]] = {}  # blob index -> tracks in it
+        restore = {i: (tr.x, tr.y, tr.vx, tr.vy, tr.last_t) for i, tr in enumerate(tracks)}
+        for i, j in self._match(predicted, dets, colours, t):
+            self._correct(tracks[i], dets[j], colours[j], t)
+            owner[j] = [i]
             result.observed.append(tracks[i])
-        taken = [[tr.x, tr.y, tr.w, tr.h] for tr in result.observed]
-        for j in sorted(np.flatnonzero(~used), key=lambda j: -dets[j, 2] * dets[j, 3]):  # biggest first
-            if _inside(dets[j : j + 1, :2], np.array(taken).reshape(-1, 4)).any():
-                continue  # a piece of someone already tracked
-            taken.append(list(dets[j]))
-            track = Track(self._next_id, *dets[j], first_t=t, last_t=t, parent=_parent(dets[j], before))
-            self._next_id += 1
-            tracks.append(track)
-            result.born.append(track)
-            result.observed.append(track)
+        self._hold(predicted, dets, blobs.people, t, owner, result, restore)
+        pieces = np.bincount(blobs.groups) if len(blobs.groups) else np.zeros(0, dtype=int)
+        for j, members in owner.items():
+            if len(members) == 1 and pieces[blobs.groups[j]] == 1:
+                tracks[members[0]].alone = True
+        self._births(dets, colours, blobs.mass, t, set(owner), before, result)
         keep = []
         for tr in tracks:
-            if t - tr.last_t > self.max_coast_seconds:
-                result.lost.append(tr)
-            else:
+            if t - tr.last_t <= self.max_coast_seconds:
                 keep.append(tr)
-        self.tracks = keep
+            elif self.confirmed(tr):
+                self.lost.append(tr)  # may be found again
+            else:
+                result.gone.append(tr)
+        self.tracks = keep + [tr for tr in result.found if tr not in keep]
+        result.gone += [tr for tr in self.lost if t - tr.last_t > self.reid_seconds]
+        self.lost = [tr for tr in self.lost if t - tr.last_t <= self.reid_seconds]
         return result
 
     def close(self) -> list[Track]:
-        """End every track (the stream ended); returns them."""
-        ended, self.tracks = self.tracks, []
+        """End every track (the stream ended), lost ones too; returns them."""
+        ended, self.tracks = self.tracks + self.lost, []
+        self.lost = []
         return ended
 
-    def _merged_blobs(self, predicted: np.ndarray, dets: np.ndarray, used: np.ndarray) -> dict[int, int]:
-        """Blobs holding two or more confirmed tracks' predictions: {track index: blob index}."""
-        confirmed = np.array([self.confirmed(tr) for tr in self.tracks], dtype=bool)
-        inside = _inside(predicted, dets) & confirmed[:, None]
-        held: dict[int, int] = {}
-        for j in np.flatnonzero(inside.sum(axis=0) >= 2):
-            used[j] = True
-            for i in np.flatnonzero(inside[:, j]):
-                held.setdefault(int(i), int(j))
-        return held
+    # -- steps --------------------------------------------------------------------------------
 
-    def _match(
-        self, predicted: np.ndarray, dets: np.ndarray, t: float, used: np.ndarray, held: set[int]
-    ) -> list[tuple[int, int]]:
+    def _hold_in(self, track: Track, predicted: np.ndarray, det: np.ndarray, t: float) -> None:
+        if track.held_since is None:
+            track.held_since = track.last_t
+        place = _clamp_into(track, (float(predicted[0]), float(predicted[1])), det)
+        track.x, track.y = float(place[0]), float(place[1])
+        track.vx, track.vy = track.vx * HELD_DAMPING, track.vy * HELD_DAMPING
+        track.last_t = t
+        track.observed = track.shared = True
+
+    def _match(self, predicted: np.ndarray, dets: np.ndarray, colours: np.ndarray, t: float) -> list[tuple[int, int]]:
+        """Greedy one-to-one matches by place and colours, confirmed tracks first."""
         if len(self.tracks) == 0 or len(dets) == 0:
             return []
-        size = np.array([max(tr.w, tr.h) for tr in self.tracks])
-        speed = np.array([np.hypot(tr.vx, tr.vy) for tr in self.tracks])
-        since = np.array([t - tr.last_t for tr in self.tracks])
-        gate = GATE_SIZE * size + GATE_SPEED * speed * since + 0.25 * size * np.minimum(since, 1.0)
+        w, h, vx, vy, last_t, hits = np.array(
+            [(tr.w, tr.h, tr.vx, tr.vy, tr.last_t, tr.hits) for tr in self.tracks], dtype=np.float64
+        ).T
+        size = np.maximum(w, h)
+        since = t - last_t
+        gate = GATE_SIZE * size + GATE_SPEED * np.hypot(vx, vy) * since + 0.25 * size * np.minimum(since, 1.0)
         distance = np.hypot(predicted[:, None, 0] - dets[None, :, 0], predicted[:, None, 1] - dets[None, :, 1])
-        cost = distance / gate[:, None]
-        tentative = np.array([not self.confirmed(tr) for tr in self.tracks])
-        cost = cost + TENTATIVE_PENALTY * tentative[:, None]
-        cost[list(held), :] = np.inf
-        cost[:, used] = np.inf
+        near = distance / gate[:, None]
+        known = hits > 1  # a first sighting's colours are still rough
+        track_colours = np.array([tr.colour for tr in self.tracks])
+        cost = near + COLOUR_WEIGHT * colour_distance(track_colours[:, None, :], colours[None, :, :]) * known[:, None]
+        cost = cost + TENTATIVE_PENALTY * (hits < self.min_hits)[:, None]
+        cost[near > 1.0] = np.inf
         pairs: list[tuple[int, int]] = []
         taken_t: set[int] = set()
         taken_d: set[int] = set()
-        candidates = np.argwhere(cost <= 1.0 + TENTATIVE_PENALTY * tentative[:, None])
+        candidates = np.argwhere(np.isfinite(cost))
         order = np.argsort(cost[candidates[:, 0], candidates[:, 1]], kind="stable")
-        for i, j in candidates[order]:
+        for i, j in candidates[order].tolist():
             if i in taken_t or j in taken_d:
                 continue
-            taken_t.add(int(i))
-            taken_d.add(int(j))
-            pairs.append((int(i), int(j)))
+            taken_t.add(i)
+            taken_d.add(j)
+            pairs.append((i, j))
         return pairs
 
-    def _correct(self, track: Track, det: np.ndarray, t: float) -> None:
+    def _hold(
+        self, predicted: np.ndarray, dets: np.ndarray, people: np.ndarray, t: float, owner: dict[int, list[int]],
+        result: TrackUpdate, restore: dict[int, tuple[float, float, float, float, float]],
+    ) -> None:
+        """Unmatched confirmed tracks whose prediction lies in a taken blob with room for one more are held in it.
+
+        People passing or walking together become one blob, whose centre is
+        neither of them: then every track in it, the one that matched it too,
+        keeps to its own prediction inside the blob, and picks up its own blob
+        again when they part.
+        """
+        waiting = [
+            i for i, tr in enumerate(self.tracks)
+            if not tr.observed and self.confirmed(tr) and (tr.held_since is None or t - tr.held_since <= MAX_HELD_SECONDS)
+        ]
+        if not waiting or len(dets) == 0:
+            return
+        inside = _inside(predicted[waiting], dets)
+        for row, i in enumerate(waiting):
+            track = self.tracks[i]
+            for j in sorted(np.flatnonzero(inside[row]), key=lambda j: np.hypot(*(dets[j, :2] - predicted[i]))):
+                members = owner.get(int(j), [])
+                if not members:
+                    continue  # an unmatched blob: the track will match it next frame, or a new track starts
+                if len(people) and people[j] < len(members) + ROOM:
+                    continue  # no room in it for another person: it cannot hide this one
+                if len(members) == 1:  # the blob's own track gives up its centre for its prediction too
+                    first = self.tracks[members[0]]
+                    first.x, first.y, first.vx, first.vy, first.last_t = restore[members[0]]
+                    self._hold_in(first, predicted[members[0]], dets[j], t)
+                self._hold_in(track, predicted[i], dets[j], t)
+                members.append(i)
+                result.observed.append(track)
+                break
+
+    def _births(
+        self,
+        dets: np.ndarray,
+        colours: np.ndarray,
+        mass: np.ndarray,
+        t: float,
+        used: set[int],
+        before: dict[int, tuple[float, float, float, float]],
+        result: TrackUpdate,
+    ) -> None:
+        taken = [[tr.x, tr.y, tr.w, tr.h] for tr in result.observed]
+        for j in sorted(set(range(len(dets))) - used, key=lambda j: -dets[j, 2] * dets[j, 3]):  # biggest first
+            boxes = np.array(taken).reshape(-1, 4)
+            if _inside(dets[j : j + 1, :2], boxes).any():
+                continue  # a piece of someone already tracked
+            if len(mass) and mass[j] < PIECE and _inside(dets[j : j + 1, :2], boxes, grow=PIECE_REACH).any():
+                continue  # too little of a person to be a new one, right beside someone tracked: a piece of them
+            taken.append(list(dets[j]))
+            found = self._find_lost(dets[j], colours[j], t)
+            if found is not None:
+                self._correct(found, dets[j], colours[j], t)
+                result.found.append(found)
+                result.observed.append(found)
+                continue
+            track = Track(self._next_id, *dets[j], first_t=t, last_t=t, colour=colours[j].copy(),
+                          parent=_parent(dets[j], before))
+            self._next_id += 1
+            self.tracks.append(track)
+            result.born.append(track)
+            result.observed.append(track)
+
+    def _find_lost(self, det: np.ndarray, colour: np.ndarray, t: float) -> Track | None:
+        """A lost track this blob could be: where it would have walked to (or stood), with the same colours."""
+        best, best_cost = None, np.inf
+        for track in self.lost:
+            gap = t - track.last_t
+            speed = float(np.hypot(track.vx, track.vy))
+            ahead = min(gap, self.max_coast_seconds)  # it may have walked on a little before it was lost
+            x, y = track.x + track.vx * ahead, track.y + track.vy * ahead
+            reach = min(REID_REACH * track.h + 0.3 * speed * gap, 1.5 * track.h)
+            distance = float(np.hypot(det[0] - x, det[1] - y))
+            difference = float(colour_distance(track.colour, colour))
+            if distance > reach or difference > REID_COLOUR or not 0.6 <= det[3] / track.h <= 1.6:
+                continue
+            cost = distance / reach + difference / REID_COLOUR
+            if cost < best_cost:
+                best, best_cost = track, cost
+        if best is not None:
+            self.lost.remove(best)
+            best.vx = best.vy = 0.0
+        return best
+
+    def _correct(self, track: Track, det: np.ndarray, colour: np.ndarray, t: float) -> None:
         dt = t - track.last_t
         if dt > 0:
             vx, vy = (det[0] - track.x) / dt, (det[1] - track.y) / dt
@@ -204,8 +312,20 @@ class Tracker:
             track.vx += gain * (vx - track.vx)
             track.vy += gain * (vy - track.vy)
         track.x, track.y = float(det[0]), float(det[1])
+        track.blob = (float(det[0]), float(det[1]), float(det[2]), float(det[3]))
+        track.tall = max(float(det[3]), track.tall * TALL_FADE)
         track.w += SIZE_GAIN * (det[2] - track.w)
         track.h += SIZE_GAIN * (det[3] - track.h)
+        track.colour += (1.0 if track.hits == 1 else COLOUR_GAIN) * (colour - track.colour)
         track.last_t = t
         track.hits += 1
         track.observed = True
+        track.held_since = None
+
+
+def _parent(det: np.ndarray, boxes: dict[int, tuple[float, float, float, float]]) -> int | None:
+    """The track whose last box held this new blob's centre: two people parting after a merge."""
+    for track_id, (x, y, w, h) in boxes.items():
+        if x - 0.1 * w <= det[0] <= x + 1.1 * w and y - 0.1 * h <= det[1] <= y + 1.1 * h:
+            return track_id
+    return None
