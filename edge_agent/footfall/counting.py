@@ -41,6 +41,7 @@ import numpy as np
 
 ENTRY = 1
 EXIT = -1
+FINISH_MARGIN = 0.25  # share of the dead band a track must end past the line by to have crossed it
 PARTING_SECONDS = 3.0  # a parent's crossing this recent may have been made by two people at once
 
 
@@ -104,6 +105,7 @@ class _Track:
     frame: int
     t: float
     pending: Crossing | None = None  # passed the line away from `side`, not yet beyond the band
+    own_d: float | None = None  # signed distance when last seen in a blob of its own
     away: float = 0.0  # how far past the line the pending crossing must be taken to be decided
     latest: Crossing | None = None  # the latest decided crossing
     ready: bool = False  # confirmed by the tracker at some point
@@ -125,14 +127,21 @@ class LineCounter:
         self.exits = 0
         self._tracks: dict[int, _Track] = {}
 
-    def observe(self, track_id: int, point: tuple[float, float], t: float, ready: bool, frame: int = 0) -> list[Crossing]:
-        """A track seen at `point`; `ready` says the tracker has confirmed it as a person."""
+    def observe(
+        self, track_id: int, point: tuple[float, float], t: float, ready: bool, frame: int = 0, shared: bool = False
+    ) -> list[Crossing]:
+        """A track seen at `point`; `ready` says the tracker has confirmed it as a person.
+
+        `shared`: the point is a guess inside a blob shared with others, not a blob of its own.
+        """
         d = self.line.distance_of(*point)
         state = self._tracks.get(track_id)
         if state is None:
             state = self._tracks[track_id] = _Track(_sign(d) if abs(d) > self.band else 0, d, point, frame, t)
         else:
             self._step(track_id, state, d, point, frame, t)
+        if not shared:
+            state.own_d = d
         if abs(d) > self.band:
             side = _sign(d)
             if state.pending is not None and state.pending.direction == side and abs(d) >= state.away:
@@ -148,8 +157,10 @@ class LineCounter:
         state = self._tracks.pop(track_id, None)
         if state is None:
             return []
-        if state.pending is not None and _sign(state.d) == state.pending.direction:
-            self._decide(state, state.pending)
+        last = state.own_d if state.own_d is not None else state.d  # where it was surely seen, not a guess
+        past = state.pending is not None and _sign(last) == state.pending.direction
+        if past and abs(last) >= FINISH_MARGIN * self.band:  # on the line itself is not past it
+            self._decide(state, state.pending)  # type: ignore[arg-type]
         return self._release(state) if state.ready else []
 
     def veto(self, track_id: int) -> None:

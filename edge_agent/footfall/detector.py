@@ -33,6 +33,7 @@ AREA_WIDTH = 320  # min_blob_area is given for frames this wide, and scales with
 SPLIT_AT = 1.7  # a blob this many people wide is cut into people
 MAX_PEOPLE_PER_BLOB = 6
 JOIN_HEIGHT = 1.3  # fragments are joined while the union is at most this many people tall
+JOIN_GAP = 0.4  # ... and further apart than the closing kernel only up to this share of a person's height
 FILL = 0.6  # share of their box a person's foreground fills
 COLOUR_FEATURES = 6  # mean B, G, R of the upper and of the lower half
 
@@ -55,12 +56,15 @@ class Blobs:
         return len(self.boxes)
 
 
-def merge_fragments(boxes: list[list[int]] | np.ndarray, gap: float, fits: object = None) -> list[list[int]]:
+def merge_fragments(
+    boxes: list[list[int]] | np.ndarray, gap: float, fits: Callable[[float, float, float, float, float], bool] | None = None
+) -> list[list[int]]:
     """Which boxes (x, y, w, h rows) are pieces of one body: groups of indices.
 
     Two boxes join when they overlap horizontally by at least half the narrower
-    one, are at most `gap` apart vertically and, if `fits` is given, the union
-    box still fits one person (`fits(x, y, w, h) -> bool`).
+    one and are at most `gap` apart vertically; with `fits`, it decides instead
+    (`fits(x, y, w, h, vertical_gap)` for the union box): a head and legs seen
+    through a torso the colour of the floor are far apart, yet one person tall.
     """
     groups = [[i] for i in range(len(boxes))]
     rects = [[float(v) for v in b] for b in boxes]
@@ -72,11 +76,11 @@ def merge_fragments(boxes: list[list[int]] | np.ndarray, gap: float, fits: objec
                 a, b = rects[i], rects[j]
                 overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
                 vertical_gap = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
-                if overlap < 0.5 * min(a[2], b[2]) or vertical_gap > gap:
+                if overlap < 0.5 * min(a[2], b[2]):
                     continue
                 x0, y0 = min(a[0], b[0]), min(a[1], b[1])
                 union = [x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0]
-                if fits is not None and not fits(*union):  # type: ignore[operator]
+                if not (fits(*union, vertical_gap) if fits is not None else vertical_gap <= gap):
                     continue
                 rects[i] = union
                 groups[i] += groups[j]
@@ -260,9 +264,12 @@ class BlobDetector:
     ) -> Blobs:
         rects = stats[keep, :4].tolist()
 
-        def fits(x: float, y: float, w: float, h: float) -> bool:
+        def fits(x: float, y: float, w: float, h: float, gap: float) -> bool:
+            """Pieces close together join unless too tall for one person; far apart, only if known to fit."""
             _, eh, known = self._expected(size, x, y, w, h)
-            return not known or h <= JOIN_HEIGHT * eh
+            if not known:
+                return gap <= self.fragment_gap
+            return h <= JOIN_HEIGHT * eh and gap <= max(self.fragment_gap, JOIN_GAP * eh)
 
         boxes, colours, groups, people, mass = [], [], [], [], []
         for group_index, members in enumerate(merge_fragments(rects, self.fragment_gap, fits)):

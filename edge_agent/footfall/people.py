@@ -101,7 +101,9 @@ class PeopleCounter:
                 self.counter.part(track.track_id, track.centre, track.parent, parents[track.parent].centre, t, index)
         for track in update.observed:
             self._judge_size(track)
-            result.crossings += self.counter.observe(track.track_id, track.centre, t, self.counts(track), frame=index)
+            result.crossings += self.counter.observe(
+                track.track_id, track.centre, t, self.counts(track), frame=index, shared=track.shared
+            )
         for track in update.gone:
             result.crossings += self.counter.finish(track.track_id)
         return result

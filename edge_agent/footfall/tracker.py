@@ -30,7 +30,6 @@ import numpy as np
 
 from .detector import COLOUR_FEATURES, Blobs
 
-HELD_DAMPING = 0.9  # inside a shared blob a track's own motion is a guess: let it fade
 GATE_SIZE = 0.8  # gate radius as a share of the track's larger side
 GATE_SPEED = 0.6  # plus this share of the distance it may have moved unpredicted
 VELOCITY_GAIN = 0.5  # alpha-beta filter: weight of a new velocity measurement
@@ -145,13 +144,15 @@ class Tracker:
         for tr in tracks:
             tr.observed = tr.shared = tr.alone = False
         result = TrackUpdate()
-        owner: dict[int, list[int]] = {}  # blob index -> tracks in it
-        restore = {i: (tr.x, tr.y, tr.vx, tr.vy, tr.last_t) for i, tr in enumerate(tracks)}
-        for i, j in self._match(predicted, dets, colours, t):
-            self._correct(tracks[i], dets[j], colours[j], t)
-            owner[j] = [i]
-            result.observed.append(tracks[i])
-        self._hold(predicted, dets, blobs.people, t, owner, result, restore)
+        owner = {j: [i] for i, j in self._match(predicted, dets, colours, t)}  # blob index -> tracks in it
+        self._hold(predicted, dets, blobs.people, t, owner)
+        for j, members in owner.items():
+            for i in members:
+                if len(members) == 1:
+                    self._correct(tracks[i], dets[j], colours[j], t)
+                else:  # a blob of several people: its centre is none of them
+                    self._hold_in(tracks[i], predicted[i], dets[j], t)
+                result.observed.append(tracks[i])
         pieces = np.bincount(blobs.groups) if len(blobs.groups) else np.zeros(0, dtype=int)
         for j, members in owner.items():
             if len(members) == 1 and pieces[blobs.groups[j]] == 1:
@@ -183,7 +184,6 @@ class Tracker:
             track.held_since = track.last_t
         place = _clamp_into(track, (float(predicted[0]), float(predicted[1])), det)
         track.x, track.y = float(place[0]), float(place[1])
-        track.vx, track.vy = track.vx * HELD_DAMPING, track.vy * HELD_DAMPING
         track.last_t = t
         track.observed = track.shared = True
 
@@ -218,38 +218,32 @@ class Tracker:
         return pairs
 
     def _hold(
-        self, predicted: np.ndarray, dets: np.ndarray, people: np.ndarray, t: float, owner: dict[int, list[int]],
-        result: TrackUpdate, restore: dict[int, tuple[float, float, float, float, float]],
+        self, predicted: np.ndarray, dets: np.ndarray, people: np.ndarray, t: float, owner: dict[int, list[int]]
     ) -> None:
-        """Unmatched confirmed tracks whose prediction lies in a taken blob with room for one more are held in it.
+        """Unmatched confirmed tracks whose prediction lies in a taken blob with room for one more join it.
 
         People passing or walking together become one blob, whose centre is
-        neither of them: then every track in it, the one that matched it too,
+        neither of them: every track in it, the one that matched it too, then
         keeps to its own prediction inside the blob, and picks up its own blob
-        again when they part.
+        again when they part. The freshest tracks get the room first.
         """
+        matched = {i for members in owner.values() for i in members}
         waiting = [
             i for i, tr in enumerate(self.tracks)
-            if not tr.observed and self.confirmed(tr) and (tr.held_since is None or t - tr.held_since <= MAX_HELD_SECONDS)
+            if i not in matched and self.confirmed(tr) and (tr.held_since is None or t - tr.held_since <= MAX_HELD_SECONDS)
         ]
         if not waiting or len(dets) == 0:
             return
+        waiting.sort(key=lambda i: -self.tracks[i].last_t)
         inside = _inside(predicted[waiting], dets)
         for row, i in enumerate(waiting):
-            track = self.tracks[i]
             for j in sorted(np.flatnonzero(inside[row]), key=lambda j: np.hypot(*(dets[j, :2] - predicted[i]))):
                 members = owner.get(int(j), [])
                 if not members:
                     continue  # an unmatched blob: the track will match it next frame, or a new track starts
                 if len(people) and people[j] < len(members) + ROOM:
                     continue  # no room in it for another person: it cannot hide this one
-                if len(members) == 1:  # the blob's own track gives up its centre for its prediction too
-                    first = self.tracks[members[0]]
-                    first.x, first.y, first.vx, first.vy, first.last_t = restore[members[0]]
-                    self._hold_in(first, predicted[members[0]], dets[j], t)
-                self._hold_in(track, predicted[i], dets[j], t)
                 members.append(i)
-                result.observed.append(track)
                 break
 
     def _births(
