@@ -135,7 +135,9 @@ class BlobDetector:
         self.area_scale = (self.size[0] / AREA_WIDTH) ** 2  # min_blob_area is in pixels of a frame 320 wide
         self._new_subtractor()
         k = max(3, round(self.size[0] / 64) | 1)
-        self.open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        speck = max(3, round(self.size[0] / 160) | 1)  # noise specks grow with the detection size too
+        self.blur = (speck, speck)
+        self.open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (speck, speck))
         self.close_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k + 2))
         self.fragment_gap = k
         self.ignore = self._ignore_mask()
@@ -171,7 +173,7 @@ class BlobDetector:
         if frame.shape != self.shape:
             self._reset(frame.shape)
         small = frame if self.scale == 1.0 else cv2.resize(frame, self.size, interpolation=cv2.INTER_LINEAR)
-        small = cv2.GaussianBlur(small, (3, 3), 0)
+        small = cv2.GaussianBlur(small, self.blur, 0)
         if self.light is None:
             return small
         if self.gain is None or self.frames % LIGHT_EVERY == 0:  # light changes over seconds, not frames
