@@ -47,6 +47,7 @@ class Blobs:
     groups: np.ndarray  # (n,) the connected component each came from: pieces of a cut blob share it
     people: np.ndarray  # (n,) how many people it could hold: its width, height or area in people there
     mass: np.ndarray  # (n,) its foreground area in people there (a piece of someone is well under 1)
+    sized: bool = False  # people and mass come from a learned person size (else from the blob's own height)
 
     @classmethod
     def empty(cls) -> Blobs:
@@ -296,7 +297,7 @@ class BlobDetector:
         if not boxes:
             return Blobs.empty()
         return Blobs(np.array(boxes) / self.scale, np.array(colours), np.array(groups, dtype=int), np.array(people),
-                     np.array(mass))
+                     np.array(mass), size is not None and size.known)
 
     @staticmethod
     def _cut(roi: np.ndarray, ew: float, eh: float) -> list[tuple[int, int, int, int]]:

@@ -41,6 +41,7 @@ TALL_FADE = 0.98  # per detection: how fast the memory of a track's full height 
 PIECE = 0.6  # a blob with less than this many people's worth of foreground can be a piece of someone
 PIECE_REACH = 0.5  # ... if it lies within their box grown by this share
 MAX_HELD_SECONDS = 2.0  # a track held in others' blobs longer, without a blob of its own, is let go
+HOLD_SHARE = 0.6  # without learned sizes: a blob holds tracks while its box is this share of theirs together
 ROOM = 0.4  # a blob holds one more track while it has room for that many more people
 REID_COLOUR = 0.08  # largest colour difference for a lost track to be found again
 REID_REACH = 0.4  # how far (in heights, plus a share of its walk) a lost track may be found again
@@ -145,7 +146,7 @@ class Tracker:
             tr.observed = tr.shared = tr.alone = False
         result = TrackUpdate()
         owner = {j: [i] for i, j in self._match(predicted, dets, colours, t)}  # blob index -> tracks in it
-        self._hold(predicted, dets, blobs.people, t, owner)
+        self._hold(predicted, dets, blobs.people if blobs.sized else None, t, owner)
         for j, members in owner.items():
             for i in members:
                 if len(members) == 1:
@@ -218,7 +219,7 @@ class Tracker:
         return pairs
 
     def _hold(
-        self, predicted: np.ndarray, dets: np.ndarray, people: np.ndarray, t: float, owner: dict[int, list[int]]
+        self, predicted: np.ndarray, dets: np.ndarray, people: np.ndarray | None, t: float, owner: dict[int, list[int]]
     ) -> None:
         """Unmatched confirmed tracks whose prediction lies in a taken blob with room for one more join it.
 
@@ -241,10 +242,17 @@ class Tracker:
                 members = owner.get(int(j), [])
                 if not members:
                     continue  # an unmatched blob: the track will match it next frame, or a new track starts
-                if len(people) and people[j] < len(members) + ROOM:
+                if not self._room(dets[j], people[j] if people is not None else None, members + [i]):
                     continue  # no room in it for another person: it cannot hide this one
                 members.append(i)
                 break
+
+    def _room(self, det: np.ndarray, people: float | None, members: list[int]) -> bool:
+        """Is the blob big enough for all these tracks: by learned person sizes, else by their own sizes?"""
+        if people is not None:
+            return people >= len(members) - 1 + ROOM
+        area = sum(self.tracks[m].w * max(self.tracks[m].h, self.tracks[m].tall) for m in members)
+        return det[2] * det[3] >= HOLD_SHARE * area
 
     def _births(
         self,
