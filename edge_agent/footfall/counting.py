@@ -106,7 +106,8 @@ class _Track:
     t: float
     pending: Crossing | None = None  # passed the line away from `side`, not yet beyond the band
     own_d: float | None = None  # signed distance when last seen in a blob of its own
-    away: float = 0.0  # how far past the line the pending crossing must be taken to be decided
+    credit: Crossing | None = None  # made inside a blob it parted from: counts if it walks on away from the line
+    away: float = 0.0  # how far past the line it must walk for the credit to count
     latest: Crossing | None = None  # the latest decided crossing
     ready: bool = False  # confirmed by the tracker at some point
     vetoed: bool = False  # found not to be a person
@@ -142,9 +143,11 @@ class LineCounter:
             self._step(track_id, state, d, point, frame, t)
         if not shared:
             state.own_d = d
+        if state.credit is not None and _sign(d) == state.credit.direction and abs(d) >= state.away:
+            self._decide(state, state.credit)
         if abs(d) > self.band:
             side = _sign(d)
-            if state.pending is not None and state.pending.direction == side and abs(d) >= state.away:
+            if state.pending is not None and state.pending.direction == side:
                 self._decide(state, state.pending)
             elif state.side != side:
                 state.pending = None  # reached this side around the segment's end, not through it
@@ -158,9 +161,9 @@ class LineCounter:
         if state is None:
             return []
         last = state.own_d if state.own_d is not None else state.d  # where it was surely seen, not a guess
-        past = state.pending is not None and _sign(last) == state.pending.direction
-        if past and abs(last) >= FINISH_MARGIN * self.band:  # on the line itself is not past it
-            self._decide(state, state.pending)  # type: ignore[arg-type]
+        for made in (state.credit, state.pending):
+            if made is not None and _sign(last) == made.direction and abs(last) >= FINISH_MARGIN * self.band:
+                self._decide(state, made)  # past the line (on the line itself is not past it)
         return self._release(state) if state.ready else []
 
     def veto(self, track_id: int) -> None:
@@ -183,21 +186,18 @@ class LineCounter:
         d = self.line.distance_of(*point)
         if origin is None or not origin.side:
             return
-        state = self._tracks[track_id] = _Track(origin.side, d, point, frame, t)
+        state = self._tracks[track_id] = _Track(_sign(d) or origin.side, d, point, frame, t)
         recent = origin.latest if origin.latest is not None and t - origin.latest.t <= PARTING_SECONDS else None
         if recent is None:
             if _sign(d) == -origin.side:  # parted on the other side: crossed inside the blob, if it walks on
-                state.pending = Crossing(track_id, -origin.side, t, frame)
-                state.away = abs(d) + self.band / 2
+                state.credit, state.away = Crossing(track_id, -origin.side, t, frame), abs(d) + self.band / 2
             return
         past = recent.direction
-        state.side = -past
         if _sign(d) != past:
             return  # the new one stayed on the near side: the crossing was the old track's own
         origin_d = self.line.distance_of(*parent_point)
         if _sign(origin_d) == past:  # both are past: both crossed, if the new one walks on away from the line
-            state.pending = Crossing(track_id, past, recent.t, recent.frame)
-            state.away = abs(d) + self.band / 2
+            state.credit, state.away = Crossing(track_id, past, recent.t, recent.frame), abs(d) + self.band / 2
             return
         # Only the new one is past the line: the crossing was its, and the old track never made it.
         state.side = past
@@ -211,15 +211,22 @@ class LineCounter:
             f = self.line.crossing_fraction(state.point, point)
             if f is not None:
                 moment = Crossing(track_id, now, state.t + f * (t - state.t), round(state.frame + f * (frame - state.frame)))
+                state.credit = None  # back over the line: it was not one of those who crossed in the blob
                 if state.side == 0 and before != 0 and state.pending is None:
                     state.side = before  # born inside the band: the side it came from is the side it was on
                 state.pending = moment if now != state.side else None
-                state.away = 0.0
         state.d, state.point, state.frame, state.t = d, point, frame, t
 
     def _decide(self, state: _Track, crossing: Crossing) -> None:
-        state.latest, state.away = crossing, 0.0
-        state.queue.append(crossing)
+        state.latest = crossing
+        if crossing is state.credit:
+            state.credit = None
+            state.queue.append(crossing)
+            return
+        if not state.ready and state.queue and state.queue[-1].direction == -crossing.direction:
+            state.queue.pop()  # there and back before anyone knew it was a person: nothing happened
+        else:
+            state.queue.append(crossing)
         state.pending = None
         state.side = crossing.direction
 

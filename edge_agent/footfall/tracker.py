@@ -38,6 +38,7 @@ COLOUR_GAIN = 0.2
 COLOUR_WEIGHT = 3.0  # cost of a colour difference (mean absolute, 0..1) against a gate's worth of distance
 TENTATIVE_PENALTY = 0.25  # confirmed tracks win ties against tentative ones
 TALL_FADE = 0.98  # per detection: how fast the memory of a track's full height fades
+WHOLE_SHARE = 0.6  # a blob inside a track's box, this share of its size or more, is someone else
 PIECE = 0.6  # a blob with less than this many people's worth of foreground can be a piece of someone
 PIECE_REACH = 0.5  # ... if it lies within their box grown by this share
 MAX_HELD_SECONDS = 2.0  # a track held in others' blobs longer, without a blob of its own, is let go
@@ -267,8 +268,9 @@ class Tracker:
         taken = [[tr.x, tr.y, tr.w, tr.h] for tr in result.observed]
         for j in sorted(set(range(len(dets))) - used, key=lambda j: -dets[j, 2] * dets[j, 3]):  # biggest first
             boxes = np.array(taken).reshape(-1, 4)
-            if _inside(dets[j : j + 1, :2], boxes).any():
-                continue  # a piece of someone already tracked
+            holders = _inside(dets[j : j + 1, :2], boxes)[0]
+            if (holders & (dets[j, 2] * dets[j, 3] < WHOLE_SHARE * boxes[:, 2] * boxes[:, 3])).any():
+                continue  # a piece of someone already tracked (a whole person there is someone else)
             if len(mass) and mass[j] < PIECE and _inside(dets[j : j + 1, :2], boxes, grow=PIECE_REACH).any():
                 continue  # too little of a person to be a new one, right beside someone tracked: a piece of them
             taken.append(list(dets[j]))
