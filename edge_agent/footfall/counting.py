@@ -41,6 +41,7 @@ import numpy as np
 
 ENTRY = 1
 EXIT = -1
+LONG_GAP = 1.0  # seconds between two sightings beyond which a crossing's moment is reckoned back at walking speed
 FINISH_MARGIN = 0.25  # share of the dead band a track must end past the line by to have crossed it
 PARTING_SECONDS = 3.0  # a parent's crossing this recent may have been made by two people at once
 
@@ -129,18 +130,26 @@ class LineCounter:
         self._tracks: dict[int, _Track] = {}
 
     def observe(
-        self, track_id: int, point: tuple[float, float], t: float, ready: bool, frame: int = 0, shared: bool = False
+        self, track_id: int, point: tuple[float, float], t: float, ready: bool, frame: int = 0, shared: bool = False,
+        partial: bool = False, speed: float = 0.0,
     ) -> list[Crossing]:
         """A track seen at `point`; `ready` says the tracker has confirmed it as a person.
 
         `shared`: the point is a guess inside a blob shared with others, not a blob of its own.
+        `partial`: only a part of the person was seen (fading into the background while
+        standing, half hidden), so the point may be off: it is left out, and the next
+        whole sighting is compared with the last one. `speed`: pixels per second across the line.
         """
         d = self.line.distance_of(*point)
         state = self._tracks.get(track_id)
+        state_ready = ready
+        if state is not None and partial:
+            state.ready = state.ready or state_ready
+            return self._release(state)
         if state is None:
             state = self._tracks[track_id] = _Track(_sign(d) if abs(d) > self.band else 0, d, point, frame, t)
         else:
-            self._step(track_id, state, d, point, frame, t)
+            self._step(track_id, state, d, point, frame, t, abs(speed))
         if not shared:
             state.own_d = d
         if state.credit is not None and _sign(d) == state.credit.direction and abs(d) >= state.away:
@@ -152,7 +161,7 @@ class LineCounter:
             elif state.side != side:
                 state.pending = None  # reached this side around the segment's end, not through it
             state.side = side
-        state.ready = state.ready or ready
+        state.ready = state.ready or state_ready
         return self._release(state)
 
     def finish(self, track_id: int) -> list[Crossing]:
@@ -204,12 +213,21 @@ class LineCounter:
         origin.side, origin.latest, origin.pending = -past, None, None
         origin.d, origin.point, origin.frame, origin.t = origin_d, parent_point, frame, t
 
-    def _step(self, track_id: int, state: _Track, d: float, point: tuple[float, float], frame: int, t: float) -> None:
-        """The move from the previous observation: did it pass the line between its ends?"""
+    def _step(
+        self, track_id: int, state: _Track, d: float, point: tuple[float, float], frame: int, t: float, speed: float
+    ) -> None:
+        """The move from the previous observation: did it pass the line between its ends?
+
+        Between two sightings close in time, the moment is interpolated; after a long
+        gap (someone stood still, faded, then walked on) it is reckoned back from
+        where they are now at the speed they walk at now.
+        """
         before, now = _sign(state.d), _sign(d)
         if now != 0 and now != before:
             f = self.line.crossing_fraction(state.point, point)
             if f is not None:
+                if t - state.t > LONG_GAP and speed > 0:
+                    f = max(f, 1.0 - abs(d) / speed / (t - state.t))
                 moment = Crossing(track_id, now, state.t + f * (t - state.t), round(state.frame + f * (frame - state.frame)))
                 state.credit = None  # back over the line: it was not one of those who crossed in the blob
                 if state.side == 0 and before != 0 and state.pending is None:

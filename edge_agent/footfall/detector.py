@@ -131,7 +131,8 @@ class BlobDetector:
     def _reset(self, shape: tuple[int, ...]) -> None:
         s = self.settings
         self.shape = shape
-        self.scale = min(1.0, s.resize_width / shape[1])
+        # Shrinking a frame less than twice as wide as resize_width saves little and loses detail: keep it as it is.
+        self.scale = s.resize_width / shape[1] if shape[1] >= 2 * s.resize_width else 1.0
         self.size = (max(1, round(shape[1] * self.scale)), max(1, round(shape[0] * self.scale)))
         self.area_scale = (self.size[0] / AREA_WIDTH) ** 2  # min_blob_area is in pixels of a frame 320 wide
         self._new_subtractor()

@@ -22,6 +22,7 @@ from .settings import CameraSettings
 from .tracker import Track, Tracker
 
 WALKING = 0.3  # heights per second: slower tracks may be half-absorbed, and teach the size model nothing
+PARTED = 0.75  # a new blob beside a track is someone who parted from it if it is this share of its height
 WHOLE_PERSON = 0.6  # a blob this share of a person's expected height there can be a whole person
 WHOLE = 0.9  # a blob at least this share of the track's recent full height shows the whole person
 EDGE_MARGIN = 2.0  # pixels: a blob touching the image edge is cut, not a whole person
@@ -96,13 +97,15 @@ class PeopleCounter:
             self._ask_hog(frame, update.observed)
         result = FrameCount(ended=update.gone)
         parents = {tr.track_id: tr for tr in update.observed}
-        for track in update.born:
-            if track.parent in parents:
-                self.counter.part(track.track_id, track.centre, track.parent, parents[track.parent].centre, t, index)
+        for track in update.born:  # someone parting from a blob, not a piece of the one it was
+            parent = parents.get(track.parent) if track.parent is not None else None
+            if parent is not None and track.h >= PARTED * parent.tall:
+                self.counter.part(track.track_id, track.centre, parent.track_id, parent.centre, t, index)
         for track in update.observed:
             self._judge_size(track)
             result.crossings += self.counter.observe(
-                track.track_id, track.centre, t, self.counts(track), frame=index, shared=track.shared
+                track.track_id, track.centre, t, self.counts(track), frame=index, shared=track.shared,
+                partial=track.partial and not self._at_edge(track), speed=self._across(track),
             )
         for track in update.gone:
             result.crossings += self.counter.finish(track.track_id)
@@ -116,13 +119,22 @@ class PeopleCounter:
             track.whole = not expected.known or h >= WHOLE_PERSON * expected.height
         if not track.alone or not self.tracker.confirmed(track):
             return
-        if np.hypot(track.vx, track.vy) < WALKING * h or h < WHOLE * track.tall:
-            return
-        if cx - w / 2 < EDGE_MARGIN or cy - h / 2 < EDGE_MARGIN:
-            return
-        if cx + w / 2 > self.width - EDGE_MARGIN or cy + h / 2 > self.height - EDGE_MARGIN:
+        if np.hypot(track.vx, track.vy) < WALKING * h or h < WHOLE * track.tall or self._at_edge(track):
             return
         self.size.observe(cx, cy + h / 2, w, h)
+
+    def _across(self, track: Track) -> float:
+        """The track's speed across the line, pixels per second."""
+        line = self.counter.line
+        return abs(track.vx * (line.y2 - line.y1) - track.vy * (line.x2 - line.x1)) / line.length
+
+    def _at_edge(self, track: Track) -> bool:
+        """Its blob touches the picture's edge: cut by it, on its way in or out, not fading."""
+        cx, cy, w, h = track.blob
+        return (
+            cx - w / 2 < EDGE_MARGIN or cy - h / 2 < EDGE_MARGIN
+            or cx + w / 2 > self.width - EDGE_MARGIN or cy + h / 2 > self.height - EDGE_MARGIN
+        )
 
     def _ask_hog(self, frame: np.ndarray, tracks: list[Track]) -> None:
         assert self.people is not None

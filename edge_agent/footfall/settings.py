@@ -44,7 +44,8 @@ class CameraSettings(BaseModel):
         description="Polygons [[[x, y], ...], ...] in source-frame pixels where motion is not people (a wall, a screen, a door).",
     )
     resize_width: int = Field(
-        192, ge=64, le=3840, description="Frames are shrunk to this width before detection; people need ~20 pixels of height."
+        192, ge=64, le=3840,
+        description="Frames at least twice as wide are shrunk to this width for detection; people need ~20 pixels of height.",
     )
     fps_budget: float = Field(10.0, gt=0, le=120, description="At most this many frames per second are processed.")
     subtractor: Literal["mog2", "knn"] = Field("mog2", description="Background subtraction method.")

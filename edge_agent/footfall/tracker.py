@@ -17,9 +17,10 @@ counters get):
   inside a matched track's box starts no new track;
 - someone who stops until the background takes them in, or hides behind a
   post for longer than a coast: the lost track is kept for `reid_seconds`
-  and a new blob nearby with the same colours takes its identity back, so
-  the person keeps the side of the line they came from. A ghost (the floor
-  revealed where they stood) has the floor's colours and does not.
+  and competes for blobs where it would be (where it stood, or further along
+  its walk); a blob with its colours takes its identity back, so the person
+  keeps the side of the line they came from. A ghost (the floor revealed
+  where they stood) has the floor's colours and does not.
 """
 
 from __future__ import annotations
@@ -37,15 +38,17 @@ SIZE_GAIN = 0.3
 COLOUR_GAIN = 0.2
 COLOUR_WEIGHT = 3.0  # cost of a colour difference (mean absolute, 0..1) against a gate's worth of distance
 TENTATIVE_PENALTY = 0.25  # confirmed tracks win ties against tentative ones
+PARTIAL = 0.6  # a blob shorter than this share of the track's recent height shows only a part of the person
+FADING = 0.9  # ... or this share, for someone standing still: the background is taking them in
+STILL = 0.3  # heights per second: slower than this, a person is standing
 TALL_FADE = 0.98  # per detection: how fast the memory of a track's full height fades
-WHOLE_SHARE = 0.6  # a blob inside a track's box, this share of its size or more, is someone else
+WHOLE_SHARE = 0.8  # a blob inside a track's box, this share of its size or more, is someone else
 PIECE = 0.6  # a blob with less than this many people's worth of foreground can be a piece of someone
 PIECE_REACH = 0.5  # ... if it lies within their box grown by this share
 MAX_HELD_SECONDS = 2.0  # a track held in others' blobs longer, without a blob of its own, is let go
 HOLD_SHARE = 0.6  # without learned sizes: a blob holds tracks while its box is this share of theirs together
 ROOM = 0.4  # a blob holds one more track while it has room for that many more people
 REID_COLOUR = 0.08  # largest colour difference for a lost track to be found again
-REID_REACH = 0.4  # how far (in heights, plus a share of its walk) a lost track may be found again
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Track:
     alone: bool = False  # matched a whole blob of its own in the latest frame
     blob: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # the last blob it matched (cx, cy, w, h)
     tall: float = 0.0  # the tallest it has looked lately: shorter blobs are a part of it
+    partial: bool = False  # its latest blob was shorter than it has lately been (fading while still, half hidden)
     whole: bool = False  # has looked like a whole person at least once (set by the caller, who knows sizes)
     held_since: float | None = None  # when it was last matched to a blob of its own, if held since
 
@@ -140,13 +144,15 @@ class Tracker:
     def update(self, blobs: Blobs, t: float) -> TrackUpdate:
         dets = np.asarray(blobs.boxes, dtype=np.float64).reshape(-1, 4)
         colours = np.asarray(blobs.colours, dtype=np.float64).reshape(-1, COLOUR_FEATURES)
-        tracks = self.tracks
+        lost, self.lost = self.lost, []
+        self.tracks = tracks = self.tracks + lost  # lost tracks compete for blobs too: found again, not replaced
         predicted = np.array([tr.predict(t) for tr in tracks]).reshape(-1, 2)
         before = {tr.track_id: tr.box() for tr in tracks if tr.observed and self.confirmed(tr)}
         for tr in tracks:
             tr.observed = tr.shared = tr.alone = False
         result = TrackUpdate()
-        owner = {j: [i] for i, j in self._match(predicted, dets, colours, t)}  # blob index -> tracks in it
+        owner = {j: [i] for i, j in self._match(predicted, dets, colours, t, len(tracks) - len(lost))}
+        result.found = [tracks[i] for members in owner.values() for i in members if tracks[i] in lost]
         self._hold(predicted, dets, blobs.people if blobs.sized else None, t, owner)
         for j, members in owner.items():
             for i in members:
@@ -169,6 +175,7 @@ class Tracker:
             else:
                 result.gone.append(tr)
         self.tracks = keep + [tr for tr in result.found if tr not in keep]
+        self.lost = [tr for tr in self.lost if tr not in self.tracks]
         result.gone += [tr for tr in self.lost if t - tr.last_t > self.reid_seconds]
         self.lost = [tr for tr in self.lost if t - tr.last_t <= self.reid_seconds]
         return result
@@ -189,8 +196,14 @@ class Tracker:
         track.last_t = t
         track.observed = track.shared = True
 
-    def _match(self, predicted: np.ndarray, dets: np.ndarray, colours: np.ndarray, t: float) -> list[tuple[int, int]]:
-        """Greedy one-to-one matches by place and colours, confirmed tracks first."""
+    def _match(
+        self, predicted: np.ndarray, dets: np.ndarray, colours: np.ndarray, t: float, first_lost: int
+    ) -> list[tuple[int, int]]:
+        """Greedy one-to-one matches by place and colours, confirmed tracks first.
+
+        Tracks from `first_lost` on were lost (faded into the background, hidden for
+        a while): they may take a blob only if its colours are theirs.
+        """
         if len(self.tracks) == 0 or len(dets) == 0:
             return []
         w, h, vx, vy, last_t, hits = np.array(
@@ -203,9 +216,10 @@ class Tracker:
         near = distance / gate[:, None]
         known = hits > 1  # a first sighting's colours are still rough
         track_colours = np.array([tr.colour for tr in self.tracks])
-        cost = near + COLOUR_WEIGHT * colour_distance(track_colours[:, None, :], colours[None, :, :]) * known[:, None]
-        cost = cost + TENTATIVE_PENALTY * (hits < self.min_hits)[:, None]
+        difference = colour_distance(track_colours[:, None, :], colours[None, :, :])
+        cost = near + COLOUR_WEIGHT * difference * known[:, None] + TENTATIVE_PENALTY * (hits < self.min_hits)[:, None]
         cost[near > 1.0] = np.inf
+        cost[first_lost:][difference[first_lost:] > REID_COLOUR] = np.inf
         pairs: list[tuple[int, int]] = []
         taken_t: set[int] = set()
         taken_d: set[int] = set()
@@ -232,7 +246,8 @@ class Tracker:
         matched = {i for members in owner.values() for i in members}
         waiting = [
             i for i, tr in enumerate(self.tracks)
-            if i not in matched and self.confirmed(tr) and (tr.held_since is None or t - tr.held_since <= MAX_HELD_SECONDS)
+            if i not in matched and self.confirmed(tr) and t - tr.last_t <= self.max_coast_seconds
+            and (tr.held_since is None or t - tr.held_since <= MAX_HELD_SECONDS)
         ]
         if not waiting or len(dets) == 0:
             return
@@ -274,12 +289,6 @@ class Tracker:
             if len(mass) and mass[j] < PIECE and _inside(dets[j : j + 1, :2], boxes, grow=PIECE_REACH).any():
                 continue  # too little of a person to be a new one, right beside someone tracked: a piece of them
             taken.append(list(dets[j]))
-            found = self._find_lost(dets[j], colours[j], t)
-            if found is not None:
-                self._correct(found, dets[j], colours[j], t)
-                result.found.append(found)
-                result.observed.append(found)
-                continue
             track = Track(self._next_id, *dets[j], first_t=t, last_t=t, colour=colours[j].copy(),
                           parent=_parent(dets[j], before))
             self._next_id += 1
@@ -287,30 +296,14 @@ class Tracker:
             result.born.append(track)
             result.observed.append(track)
 
-    def _find_lost(self, det: np.ndarray, colour: np.ndarray, t: float) -> Track | None:
-        """A lost track this blob could be: where it would have walked to (or stood), with the same colours."""
-        best, best_cost = None, np.inf
-        for track in self.lost:
-            gap = t - track.last_t
-            speed = float(np.hypot(track.vx, track.vy))
-            ahead = min(gap, self.max_coast_seconds)  # it may have walked on a little before it was lost
-            x, y = track.x + track.vx * ahead, track.y + track.vy * ahead
-            reach = min(REID_REACH * track.h + 0.3 * speed * gap, 1.5 * track.h)
-            distance = float(np.hypot(det[0] - x, det[1] - y))
-            difference = float(colour_distance(track.colour, colour))
-            if distance > reach or difference > REID_COLOUR or not 0.6 <= det[3] / track.h <= 1.6:
-                continue
-            cost = distance / reach + difference / REID_COLOUR
-            if cost < best_cost:
-                best, best_cost = track, cost
-        if best is not None:
-            self.lost.remove(best)
-            best.vx = best.vy = 0.0
-        return best
-
     def _correct(self, track: Track, det: np.ndarray, colour: np.ndarray, t: float) -> None:
+        """Move the track to its blob; a blob shrinking under someone standing (fading) says nothing of speed."""
+        still = np.hypot(track.vx, track.vy) < STILL * track.tall  # before this step: standing
+        track.partial = float(det[3]) < (FADING if still else PARTIAL) * track.tall
         dt = t - track.last_t
-        if dt > 0:
+        if track.partial and still:
+            track.vx, track.vy = 0.5 * track.vx, 0.5 * track.vy
+        elif dt > 0:
             vx, vy = (det[0] - track.x) / dt, (det[1] - track.y) / dt
             gain = 1.0 if track.hits == 1 else VELOCITY_GAIN
             track.vx += gain * (vx - track.vx)
@@ -318,9 +311,10 @@ class Tracker:
         track.x, track.y = float(det[0]), float(det[1])
         track.blob = (float(det[0]), float(det[1]), float(det[2]), float(det[3]))
         track.tall = max(float(det[3]), track.tall * TALL_FADE)
-        track.w += SIZE_GAIN * (det[2] - track.w)
-        track.h += SIZE_GAIN * (det[3] - track.h)
-        track.colour += (1.0 if track.hits == 1 else COLOUR_GAIN) * (colour - track.colour)
+        if not track.partial:  # a part of someone tells neither their size nor their colours
+            track.w += SIZE_GAIN * (det[2] - track.w)
+            track.h += SIZE_GAIN * (det[3] - track.h)
+            track.colour += (1.0 if track.hits == 1 else COLOUR_GAIN) * (colour - track.colour)
         track.last_t = t
         track.hits += 1
         track.observed = True
