@@ -260,3 +260,15 @@ def test_someone_found_again_where_they_stood_with_the_same_colours_keeps_their_
     tracker, seen = run_tracker(frames)
     assert 1 in seen[-1]
     assert {t.track_id: round(t.y) for t in tracker.tracks}[1] > 132
+
+
+def test_two_walking_together_longer_than_a_coast_keep_both_identities() -> None:
+    """Side by side as one blob for 2 s (the coast is 1 s): each is held inside it, not lost, and parts as itself."""
+    frames = [blobs([box(100, 20 + 10 * i), box(140, 20 + 10 * i)]) for i in range(5)]
+    frames += [blobs([[120, 70 + 10 * i, 60, 50]], people=[2.0]) for i in range(20)]
+    frames += [blobs([box(100, 270 + 10 * i), box(140, 270 + 10 * i)]) for i in range(5)]
+    tracker, seen = run_tracker(frames)
+    assert all(ids == {1, 2} for ids in seen[6:25])  # both seen all along, each at its own place in the blob
+    assert seen[-1] == {1, 2}
+    by_id = {t.track_id: t for t in tracker.tracks}
+    assert round(by_id[1].x) == 100 and round(by_id[2].x) == 140
