@@ -49,9 +49,10 @@ MAX_HELD_SECONDS = 2.0  # a track held in others' blobs longer, without a blob o
 HOLD_SHARE = 0.6  # without learned sizes: a blob holds tracks while its box is this share of theirs together
 ROOM = 0.4  # a blob holds one more track while it has room for that many more people
 REID_COLOUR = 0.08  # largest colour difference for a lost track to be found again
+REID_REACH = 1.5  # and how far (in its heights) from where it would be
 
 
-@dataclass
+@dataclass(eq=False)  # a track is itself: compared by identity
 class Track:
     """One person; positions are blob centres in source-frame pixels."""
 
@@ -146,7 +147,8 @@ class Tracker:
         colours = np.asarray(blobs.colours, dtype=np.float64).reshape(-1, COLOUR_FEATURES)
         lost, self.lost = self.lost, []
         self.tracks = tracks = self.tracks + lost  # lost tracks compete for blobs too: found again, not replaced
-        predicted = np.array([tr.predict(t) for tr in tracks]).reshape(-1, 2)
+        coast = self.max_coast_seconds  # a lost track is looked for where its walk would have taken it, not further
+        predicted = np.array([tr.predict(min(t, tr.last_t + coast)) for tr in tracks]).reshape(-1, 2)
         before = {tr.track_id: tr.box() for tr in tracks if tr.observed and self.confirmed(tr)}
         for tr in tracks:
             tr.observed = tr.shared = tr.alone = False
@@ -212,6 +214,7 @@ class Tracker:
         size = np.maximum(w, h)
         since = t - last_t
         gate = GATE_SIZE * size + GATE_SPEED * np.hypot(vx, vy) * since + 0.25 * size * np.minimum(since, 1.0)
+        gate[first_lost:] = np.minimum(gate[first_lost:], REID_REACH * size[first_lost:])
         distance = np.hypot(predicted[:, None, 0] - dets[None, :, 0], predicted[:, None, 1] - dets[None, :, 1])
         near = distance / gate[:, None]
         known = hits > 1  # a first sighting's colours are still rough
