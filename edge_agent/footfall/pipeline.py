@@ -7,8 +7,10 @@ fault or a bad frame never raises out of it. The camera's state is in
 written to the store database as the run goes (at least every
 `flush_seconds`), and once more at the end.
 
-No frame, crop or mask is kept beyond the frame being processed, written to
-disk or sent anywhere: what leaves this module is counts (see docs/footfall.md).
+No frame, crop or mask is written to disk or sent anywhere, or kept beyond the
+frame being processed (but for the first frames after a start, shrunk, held
+until the empty scene is learned from them): what leaves this module is counts
+and the crossings' frame numbers (see docs/footfall.md).
 """
 
 from __future__ import annotations
