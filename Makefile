@@ -10,8 +10,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests run for real: the headless browser and its driver,
 # the MQTT broker (and mosquitto_passwd), plain mosquitto_sub as a third-party
-# subscriber, systemd-analyze for the shipped units.
-SYSTEM_PACKAGES := chromium chromium-driver mosquitto mosquitto-clients systemd
+# subscriber, systemd-analyze for the shipped units, OpenCV's sample videos (real footage with a hand count).
+SYSTEM_PACKAGES := chromium chromium-driver mosquitto mosquitto-clients systemd opencv-doc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv system-packages test demo bench clean

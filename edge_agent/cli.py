@@ -265,6 +265,7 @@ def footfall(
     overrides: Annotated[list[str], typer.Option("--set", help="Override one camera setting: KEY=VALUE (repeatable).")] = [],  # noqa: B006
     start: Annotated[Optional[str], typer.Option("--start", help="Store-local time of a video file's first frame (default: now).")] = None,
     duration: Annotated[Optional[float], typer.Option("--duration", min=0, help="Stop after this many seconds (live cameras).")] = None,
+    events: Annotated[bool, typer.Option("--events", help="Also list every counted crossing: frame, t, direction, track.")] = False,
 ) -> None:
     """Count people crossing a line on a camera or video; only counts are kept, never frames.
 
@@ -273,12 +274,15 @@ def footfall(
     with one_line_errors():
         result = count_footfall(source, line=line, config=config, overrides=overrides, db=db, start=start, duration=duration)
     if as_json:
-        print_json(result.as_dict())
+        print_json(result.as_dict(events=events))
         return
     table = Table("bucket", "entries", "exits", "occupancy", "frames", title=f"Footfall from {source}")
     for bucket in result.as_dict()["buckets"]:  # type: ignore[union-attr]
         table.add_row(*(str(bucket[k]) for k in ("bucket_start", "entries", "exits", "occupancy", "frames")))
     Console().print(table)
+    if events:
+        for crossing in result.as_dict(events=True)["crossings"]:  # type: ignore[union-attr]
+            typer.echo(f"frame {crossing['frame']} ({crossing['t']:.1f} s): {crossing['direction']}, track {crossing['track']}")
     typer.echo(f"Entries {result.entries}, exits {result.exits}, {result.frames} frames at {result.fps:.1f} fps.")
 
 

@@ -7,8 +7,10 @@ fault or a bad frame never raises out of it. The camera's state is in
 written to the store database as the run goes (at least every
 `flush_seconds`), and once more at the end.
 
-No frame, crop or mask is kept beyond the frame being processed, written to
-disk or sent anywhere: what leaves this module is counts (see docs/footfall.md).
+No frame, crop or mask is written to disk or sent anywhere, or kept beyond the
+frame being processed (but for the first frames after a start, shrunk, held
+until the empty scene is learned from them): what leaves this module is counts
+and the crossings' frame numbers (see docs/footfall.md).
 """
 
 from __future__ import annotations
@@ -26,17 +28,15 @@ import numpy as np
 
 from ..ingest.validate import EPOCH_NAIVE
 from .buckets import Bucket, BucketAggregator
-from .counting import Line, LineCounter
-from .detector import BlobDetector, PeopleConfirmer
+from .counting import ENTRY, Crossing, Line
+from .people import FrameCount, PeopleCounter
 from .settings import CameraSettings, FootfallError
 from .source import Camera, CameraStatus, FrameReader, OpenCvReader, SourceSpec
 from .storage import FootfallStorage, Gap
-from .tracker import Track, Tracker
 
 log = logging.getLogger(__name__)
 
 MAX_BAD_FRAMES = 50  # consecutive frames that fail to process before the run gives up
-HANDOVER_RADIUS = 0.15  # share of the frame height within which a lost track hands its side over
 
 
 def local_seconds(moment: datetime) -> float:
@@ -88,12 +88,15 @@ class FootfallResult:
     state: str = "ended"
     detail: str = ""
     bad_frames: int = 0
+    crossings: list[dict[str, object]] = field(default_factory=list)  # every counted crossing, in order
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, events: bool = False) -> dict[str, object]:
+        """The `--json` report; with `events`, also every crossing (`frame`, `t`, `direction`, `track`)."""
+        extra: dict[str, object] = {"crossings": sorted(self.crossings, key=lambda c: (c["frame"], c["track"]))} if events else {}
         return {
             "entries": self.entries,
             "exits": self.exits,
@@ -107,7 +110,17 @@ class FootfallResult:
             "buckets": [
                 {**b.as_dict(self.with_queue), "bucket_start": _iso(b.start)} for b in self.buckets
             ],
+            **extra,
         }
+
+
+def _event(crossing: Crossing, t0: float) -> dict[str, object]:
+    return {
+        "frame": crossing.frame,
+        "t": round(crossing.t - t0, 3),
+        "direction": "entry" if crossing.direction == ENTRY else "exit",
+        "track": crossing.track_id,
+    }
 
 
 def _iso(seconds: float) -> str:
@@ -146,10 +159,7 @@ class FootfallPipeline:
         self.status = CameraStatus(settings.source_name)
         self.start_local = local_seconds(start or datetime.now(zone))
         self.line = Line(*settings.line)
-        self.detector = BlobDetector(settings)
-        self.tracker = Tracker(settings.min_track_age, settings.max_coast_seconds)
-        self.people = PeopleConfirmer(settings.hog_min_height) if settings.hog_confirm else None
-        self.counter: LineCounter | None = None
+        self.people: PeopleCounter | None = None
         self._finished_gaps: list[Gap] = []
 
     # -- clocks -------------------------------------------------------------------------------
@@ -185,6 +195,7 @@ class FootfallPipeline:
         last_flush = began
         t0: float | None = None
         previous_t: float | None = None
+        index = -1  # frames in decode order, the skipped ones too
         bad_in_a_row = 0
         try:
             while True:
@@ -193,6 +204,7 @@ class FootfallPipeline:
                 t = camera.next()
                 if t is None:
                     break
+                index += 1
                 t0 = t if t0 is None else t0
                 if not pacer.due(t):
                     result.skipped += 1
@@ -202,7 +214,7 @@ class FootfallPipeline:
                     continue
                 step = 0.0 if previous_t is None else t - previous_t
                 try:
-                    self._process(frame, t, step, self._frame_time(t, t0), buckets, result)
+                    self._process(frame, t, t0, index, step, buckets, result)
                     bad_in_a_row = 0
                 except FootfallError:
                     raise
@@ -221,9 +233,8 @@ class FootfallPipeline:
                     last_flush = time.perf_counter()
         finally:
             camera.close()
-            end_local = self._frame_time(previous_t, t0) if previous_t is not None and t0 is not None else self._local_now()
-            for track in self.tracker.close():
-                self._track_ended(track, previous_t or 0.0, end_local, buckets)
+            if self.people is not None and previous_t is not None and t0 is not None:
+                self._record(self.people.close(), previous_t, t0, self._frame_time(previous_t, t0), buckets, result)
             open_gap = camera.open_gap()
             if open_gap is not None:
                 self._gap(buckets, result, open_gap[0], time.time(), open_gap[1])
@@ -235,35 +246,40 @@ class FootfallPipeline:
         return result
 
     def _process(
-        self, frame: np.ndarray, t: float, step: float, now: float, buckets: BucketAggregator, result: FootfallResult
+        self, frame: np.ndarray, t: float, t0: float, index: int, step: float, buckets: BucketAggregator,
+        result: FootfallResult,
     ) -> None:
         s = self.settings
         if frame.ndim not in (2, 3) or frame.shape[0] < 8 or frame.shape[1] < 8:
             raise ValueError(f"a {frame.shape} frame is not an image")  # before it resets the background
-        if self.counter is None:
-            self.counter = self._make_counter(frame.shape)
-        detections = self.detector.detect(frame, step)
-        update = self.tracker.update(detections, t)
-        if self.people is not None:
-            self._ask_hog(frame, update.observed)
-        for track in update.observed:
-            for crossing in self.counter.observe(track.track_id, track.centre, t, self._ready(track), track.parent):
-                buckets.crossing(now, crossing.direction)
-                if crossing.direction > 0:
-                    result.entries += 1
-                else:
-                    result.exits += 1
-        for track in update.lost:
-            self._track_ended(track, t, now, buckets)
+        if self.people is None:
+            self.people = self._make_counter(frame.shape)
+        now = self._frame_time(t, t0)
+        self._record(self.people.process(frame, t, index, step), t, t0, now, buckets, result)
         queue = None
         if s.queue_zone is not None:
-            centres = np.array([tr.centre for tr in self.tracker.tracks if self.tracker.confirmed(tr)]).reshape(-1, 2)
-            queue = int(points_in_polygon(centres, s.queue_zone).sum())
+            queue = int(points_in_polygon(self.people.confirmed_centres(), s.queue_zone).sum())
         buckets.frame(now, step, queue)
         result.frames += 1
         self.status.frames = result.frames
 
-    def _make_counter(self, shape: tuple[int, ...]) -> LineCounter:
+    def _record(
+        self, count: FrameCount, t: float, t0: float, now: float, buckets: BucketAggregator, result: FootfallResult
+    ) -> None:
+        """Crossings into their buckets (at the moment they were made) and the report; ended tracks' dwell."""
+        assert self.people is not None
+        for crossing in count.crossings:
+            buckets.crossing(now - (t - crossing.t), crossing.direction)
+            if crossing.direction == ENTRY:
+                result.entries += 1
+            else:
+                result.exits += 1
+            result.crossings.append(_event(crossing, t0))
+        for track in count.ended:
+            if self.people.counts(track):
+                buckets.dwell(now, track.dwell)
+
+    def _make_counter(self, shape: tuple[int, ...]) -> PeopleCounter:
         height, width = shape[:2]
         mid_x, mid_y = (self.line.x1 + self.line.x2) / 2, (self.line.y1 + self.line.y2) / 2
         if not (0 <= mid_x <= width and 0 <= mid_y <= height):
@@ -272,31 +288,7 @@ class FootfallPipeline:
                 f" the {width}x{height} frame"
                 " (line coordinates are source-frame pixels)"
             )
-        s = self.settings
-        return LineCounter(self.line, s.hysteresis * height, s.handover_seconds, HANDOVER_RADIUS * height)
-
-    def _ready(self, track: Track) -> bool:
-        if not self.tracker.confirmed(track) or track.person is False:
-            return False
-        return self.people is None or track.person is True or not self.people.applies(track.h)
-
-    def _ask_hog(self, frame: np.ndarray, tracks: list[Track]) -> None:
-        assert self.people is not None and self.counter is not None
-        for track in tracks:
-            if track.person is not None or not self.people.applies(track.h):
-                continue
-            track.hog_tries += 1
-            if self.people.looks_like_person(frame, track.x, track.y, track.w, track.h):
-                track.person = True
-            elif track.hog_tries >= self.people.tries:
-                track.person = False
-                self.counter.veto(track.track_id)
-
-    def _track_ended(self, track: Track, t: float, now: float, buckets: BucketAggregator) -> None:
-        if self.counter is not None:
-            self.counter.lost(track.track_id, t)
-        if self.tracker.confirmed(track) and track.person is not False:
-            buckets.dwell(now, track.dwell)
+        return PeopleCounter(self.settings, width, height)
 
     # -- state, gaps and writes ---------------------------------------------------------------
 

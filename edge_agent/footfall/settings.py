@@ -39,7 +39,14 @@ class CameraSettings(BaseModel):
     queue_zone: tuple[Point, ...] | None = Field(
         None, description="Polygon [[x, y], ...] in source-frame pixels whose people are counted as queueing."
     )
-    resize_width: int = Field(320, ge=64, le=3840, description="Frames are shrunk to this width before detection.")
+    masks: tuple[tuple[Point, ...], ...] | None = Field(
+        None,
+        description="Polygons [[[x, y], ...], ...] in source-frame pixels where motion is not people (a wall, a screen, a door).",
+    )
+    resize_width: int = Field(
+        192, ge=64, le=3840,
+        description="Frames at least twice as wide are shrunk to this width for detection; people need ~20 pixels of height.",
+    )
     fps_budget: float = Field(10.0, gt=0, le=120, description="At most this many frames per second are processed.")
     subtractor: Literal["mog2", "knn"] = Field("mog2", description="Background subtraction method.")
     mog2_var_threshold: float = Field(16.0, gt=0, description="MOG2 squared Mahalanobis distance for foreground.")
@@ -48,7 +55,9 @@ class CameraSettings(BaseModel):
     background_seconds: float = Field(
         120.0, gt=0, description="Background memory; someone standing still fades into it after about a tenth of this."
     )
-    min_blob_area: int = Field(60, ge=1, description="Smallest blob kept, in pixels at resize_width.")
+    min_blob_area: int = Field(
+        60, ge=1, description="Smallest blob kept, in pixels of a frame shrunk to 320 wide (scaled with resize_width)."
+    )
     max_blob_fraction: float = Field(0.25, gt=0, le=1, description="Largest blob kept, as a share of the frame.")
     relearn_fraction: float = Field(
         0.5, gt=0, le=1, description="A frame with more foreground than this (lights on, camera moved) resets the background."
@@ -61,7 +70,7 @@ class CameraSettings(BaseModel):
         1.0, gt=0, description="How long a track survives without a detection (flicker, occlusion)."
     )
     handover_seconds: float = Field(
-        10.0, ge=0, description="A track lost at the line hands its side to a new one born there within this time."
+        10.0, ge=0, description="How long a lost track can be found again (same place, same colours) and keep its identity."
     )
     hog_confirm: bool = Field(False, description="Confirm tracks with OpenCV's HOG people detector where they are tall enough.")
     hog_min_height: int = Field(128, ge=64, description="Smallest blob height in source pixels that HOG is asked about.")
@@ -82,6 +91,13 @@ class CameraSettings(BaseModel):
     def _polygon(cls, value: tuple[Point, ...] | None) -> tuple[Point, ...] | None:
         if value is not None and len(value) < 3:
             raise ValueError("needs at least 3 points")
+        return value
+
+    @field_validator("masks")
+    @classmethod
+    def _polygons(cls, value: tuple[tuple[Point, ...], ...] | None) -> tuple[tuple[Point, ...], ...] | None:
+        if value is not None and any(len(polygon) < 3 for polygon in value):
+            raise ValueError("each polygon needs at least 3 points")
         return value
 
     @field_validator("line")

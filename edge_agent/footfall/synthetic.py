@@ -6,7 +6,9 @@ drift, flicker and sensor noise, behind a hanging sign (brief occlusions), in
 groups, head-on past each other at the line, along the line without crossing,
 and up to the line to linger on it and turn back (or go on). The counting line
 is horizontal across the whole frame; moving down the image crosses it to its
-right-hand side, an entry.
+right-hand side, an entry. `scripted_scene` puts people on given paths (a
+couple, someone standing on the line, someone leaving the frame just past it)
+and `SceneSpec.screens` adds motion that is not people, for the tests.
 
 Ground truth is computed from the paths, not from pixels: a crossing is the
 path's centre passing from one side of the line to the other. Videos are made
@@ -45,6 +47,7 @@ class SceneSpec:
     drift: float = 0.12
     occluder: bool = True
     shadows: bool = True
+    screens: tuple[tuple[int, int, int, int], ...] = ()  # x0, y0, x1, y1: a bright bar sweeps up and down in each
 
     @property
     def line_y(self) -> float:
@@ -256,6 +259,22 @@ def make_scene(spec: SceneSpec | None = None, **changes: object) -> Scene:
     return Scene(spec, walkers, crossings)
 
 
+def scripted_scene(
+    paths: list[list[tuple[float, float, float]]], spec: SceneSpec | None = None, heights: list[float] | None = None
+) -> Scene:
+    """People on the given paths of (t, x, y) centre points, high contrast: one case at a time, for tests."""
+    spec = spec or SceneSpec(seconds=max(p[-1][0] for p in paths) + 1.0, noise=2.0, drift=0.0, occluder=False)
+    planner = _Planner(SceneSpec(**{**spec.__dict__, "low_contrast_share": 0.0}))
+    walkers = []
+    for i, path in enumerate(paths):
+        walker = planner.figure("scripted", path)
+        if heights is not None:
+            walker = Walker("scripted", walker.path, heights[i], heights[i] * 0.42, walker.torso, walker.legs, walker.head)
+        walkers.append(walker)
+    crossings = sorted(c for w in walkers for c in true_crossings(w, spec.line_y))
+    return Scene(spec, walkers, crossings)
+
+
 def simple_scene(directions: list[int], spec: SceneSpec | None = None) -> Scene:
     """One person at a time, well apart, high contrast: the clip where counts must be exact."""
     spec = spec or SceneSpec(seconds=4.0 + 4.5 * len(directions), noise=2.0, drift=0.0, occluder=False)
@@ -327,6 +346,11 @@ def _render(scene: Scene) -> Iterator[np.ndarray]:
             _draw_person(canvas, walker, x, y, walker.distance(t))
         if s.occluder:
             cv2.rectangle(canvas, sign[:2], sign[2:], (40, 90, 160), -1)
+        for x0, y0, x1, y1 in s.screens:  # a screen or a swinging door: motion that is not people
+            bar = int(0.35 * (y1 - y0))
+            top = y0 + int((y1 - y0 - bar) * (0.5 + 0.5 * np.sin(2 * np.pi * t / 3.0)))
+            cv2.rectangle(canvas, (x0, y0), (x1, y1), (30, 30, 30), -1)
+            cv2.rectangle(canvas, (x0, top), (x1, top + bar), (235, 235, 235), -1)
         gain = 1.0 + s.drift * np.sin(2 * np.pi * t / 45.0) + 0.01 * rng.standard_normal()
         frame = canvas * gain + noise_bank[int(rng.integers(0, len(noise_bank)))]
         yield np.clip(frame, 0, 255).astype(np.uint8)

@@ -41,6 +41,25 @@ def test_json_has_the_contract_keys_and_buckets_in_the_database(clip: tuple[Scen
     assert rows == (scene.entries, scene.exits, report["frames"])
 
 
+def test_events_list_every_counted_crossing_where_and_which_way(clip: tuple[Scene, Path]) -> None:
+    """How an installer checks a camera against a hand count: each crossing with its frame and direction."""
+    scene, video = clip
+    plain = run_json("edge-agent", "footfall", "--source", str(video), "--line", line_of(scene))
+    assert "crossings" not in plain
+    report = run_json("edge-agent", "footfall", "--source", str(video), "--line", line_of(scene), "--events")
+    crossings = report["crossings"]
+    assert [c["direction"] for c in crossings].count("entry") == report["entries"] == scene.entries
+    assert [c["direction"] for c in crossings].count("exit") == report["exits"] == scene.exits
+    assert [c["frame"] for c in crossings] == sorted(c["frame"] for c in crossings)
+    assert len({c["track"] for c in crossings}) == len(crossings)  # one person each, here
+    true_frames = [(round(t * scene.spec.fps), "entry" if d > 0 else "exit") for t, d in scene.crossings]
+    for crossing, (frame, direction) in zip(crossings, true_frames):
+        assert crossing["direction"] == direction and abs(crossing["frame"] - frame) <= 3
+        assert crossing["t"] == pytest.approx(crossing["frame"] / scene.spec.fps, abs=0.15)
+    text = run_cli("edge-agent", "footfall", "--source", str(video), "--line", line_of(scene), "--events", check=True)
+    assert text.stdout.count("entry, track") == scene.entries
+
+
 def test_profile_settings_with_the_line_from_the_command(clip: tuple[Scene, Path]) -> None:
     scene, video = clip
     report = run_json("edge-agent", "footfall", "--source", str(video), "--config", str(PROFILE),

@@ -47,6 +47,7 @@ def test_other_tables_are_ignored_and_unknown_camera_keys_are_named(tmp_path: Pa
         ("line = [1, 2, 3]", "camera.line"),
         ("line = [5, 5, 5, 5]", "camera.line"),
         ("queue_zone = [[0, 0], [1, 1]]", "camera.queue_zone"),
+        ("masks = [[[0, 0], [9, 0], [9, 9]], [[0, 0], [1, 1]]]", "camera.masks"),
         ("reconnect_initial_seconds = 10.0\nreconnect_max_seconds = 1.0", "reconnect_max_seconds"),
     ],
 )
@@ -70,6 +71,14 @@ def test_flags_override_the_profile() -> None:
     assert (settings.resize_width, settings.subtractor) == (256, "knn")
     assert settings.queue_zone == ((0, 0), (9, 0), (9, 9))
     assert settings.fps_budget == load_camera_settings(PROFILES[0]).fps_budget
+
+
+def test_masks_come_from_the_profile_or_the_command_line(tmp_path: Path) -> None:
+    profile = tmp_path / "box.toml"
+    profile.write_text("[camera]\nmasks = [[[0, 0], [100, 0], [100, 50]], [[200, 200], [300, 200], [300, 300], [200, 300]]]\n")
+    assert load_camera_settings(profile).masks == (((0, 0), (100, 0), (100, 50)), ((200, 200), (300, 200), (300, 300), (200, 300)))
+    settings = resolve_settings(None, "0,1,2,3", ["masks=[[[0,0],[9,0],[9,9]]]"])
+    assert settings.masks == (((0, 0), (9, 0), (9, 9)),)
 
 
 def test_line_flag_needs_four_numbers() -> None:
