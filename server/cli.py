@@ -444,7 +444,7 @@ def console_command(
     session_hours: Annotated[float, typer.Option("--session-hours", help="A login lasts this long.")] = 12.0,
     stale_after: Annotated[float, typer.Option("--stale-after", help="Seconds without a status before an online store is shown silent.")] = 300.0,
     public_origin: Annotated[list[str], typer.Option("--public-origin", help="The console's address as browsers see it behind a proxy, e.g. https://console.acme.example (repeatable).")] = [],  # noqa: B006
-    forwarded_allow_ips: Annotated[str, typer.Option("--forwarded-allow-ips", help="Proxies whose X-Forwarded-For/-Proto are trusted (comma-separated).")] = "127.0.0.1",
+    forwarded_allow_ips: Annotated[str, typer.Option("--forwarded-allow-ips", help="Addresses of the reverse proxies whose X-Forwarded-For/-Proto are trusted (comma-separated; default: none, every client is who it connects as).")] = "",
 ) -> None:
     """Serve the console: the REST API under /api/, its OpenAPI at /openapi.json and the web page at /.
 
