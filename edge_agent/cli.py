@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 from models.contracts import ContractError
 from models.export import ModelFileError
+from models.interrupts import stop_on_interrupt_and_term
 from models.store_data import StoreDataError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -340,6 +341,7 @@ def run(config: Annotated[Path, typer.Option("--config", help="The store box's c
 
 
 def main() -> None:
+    stop_on_interrupt_and_term()
     app(prog_name="edge-agent")
 
 

@@ -17,6 +17,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from models.contracts import ContractError
+from models.interrupts import stop_on_interrupt_and_term
 from models.labels import LabelError
 from models.release import ReleaseError, generate_signing_key
 from models.store_data import StoreDataError
@@ -341,6 +342,11 @@ def keys(
     typer.echo(f"Private key: {out} (keep it on this server). Public key for the stores: {public}")
 
 
+CertFileOption = Annotated[Optional[Path], typer.Option(
+    "--cert-file", help="TLS client certificate (churn-server pki client): the broker's TLS listener requires one.")]
+KeyFileOption = Annotated[Optional[Path], typer.Option("--key-file", help="Its private key.")]
+
+
 @app.command()
 def release(
     model: Annotated[Path, typer.Option("--model", help="Model directory (model.onnx + manifest.json).")],
@@ -348,6 +354,8 @@ def release(
     signing_key: Annotated[Path, typer.Option("--signing-key", help="Ed25519 private key (churn-server keys).")],
     mqtt_url: Annotated[Optional[str], typer.Option("--mqtt", help="Publish retained to this broker.")] = None,
     ca_file: Annotated[Optional[Path], typer.Option("--ca-file", help="CA of the broker's TLS certificate.")] = None,
+    cert_file: CertFileOption = None,
+    key_file: KeyFileOption = None,
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help="The broker password of the URL's user (e.g. mqtts://release@broker).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the signed release document here.")] = None,
     as_json: JsonOption = False,
@@ -357,7 +365,7 @@ def release(
     Example: churn-server release --model state/release/fed-2026-11-22-r5-1a2b --chain acme --signing-key release.key --mqtt mqtts://release@broker:8883 --ca-file ca.crt --password-file release.mqtt-password
     """
     with one_line_errors():
-        broker = BrokerSettings(mqtt_url, ca_file, password_file=password_file) if mqtt_url else None
+        broker = BrokerSettings(mqtt_url, ca_file, cert_file, key_file, password_file) if mqtt_url else None
         result = release_model(model, chain, signing_key, broker=broker, out=out)
     if as_json:
         print_json(result)
@@ -371,6 +379,8 @@ def aggregator_command(
     mqtt_url: Annotated[str, typer.Option("--mqtt", help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT.")],
     db: CentralDbOption,
     ca_file: Annotated[Optional[Path], typer.Option("--ca-file", help="CA of the broker's TLS certificate.")] = None,
+    cert_file: CertFileOption = None,
+    key_file: KeyFileOption = None,
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help="The broker password of the URL's user (e.g. mqtt://aggregator@host).")] = None,
     group: Annotated[str, typer.Option("--group", help="Shared-subscription group: aggregators in one group split the alerts.")] = "churn-aggregators",
     client_id: Annotated[Optional[str], typer.Option("--client-id", help="Stable MQTT client id, distinct per aggregator (default churn-aggregator-GROUP-HOSTNAME).")] = None,
@@ -383,7 +393,7 @@ def aggregator_command(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("churn.aggregator.mqtt").setLevel(logging.WARNING)
     with one_line_errors():
-        broker = BrokerSettings(mqtt_url, ca_file, password_file=password_file)
+        broker = BrokerSettings(mqtt_url, ca_file, cert_file, key_file, password_file)
         settings = AggregatorSettings(broker, group, client_id, session_expiry)
         run_aggregator(db, settings)
 
@@ -517,6 +527,7 @@ def create_user(
 
 
 def main() -> None:
+    stop_on_interrupt_and_term()
     app(prog_name="churn-server")
 
 

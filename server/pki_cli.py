@@ -9,8 +9,11 @@ import typer
 
 from models.contracts import ContractError
 
-from .broker_accounts import BrokerAccountError, add_bridge, add_store, bridge_username, init_services, store_username
-from .pki import PkiError, client_certificate, create_ca, server_certificate, supernode_key
+from .broker_accounts import (
+    BrokerAccountError, add_aggregator, add_bridge, add_store, aggregator_username, bridge_username, init_services,
+    store_username,
+)
+from .pki import PkiError, client_certificate, create_ca, server_certificate, service_certificate, supernode_key
 
 pki_app = typer.Typer(help="Create the chain's CA, TLS certificates and store box credentials.", no_args_is_help=True)
 DirOption = Annotated[Path, typer.Option("--dir", help="The PKI folder (holds ca.key and ca.crt).")]
@@ -92,20 +95,56 @@ def broker(broker_dir: Annotated[Path, typer.Option("--broker-dir", help="The br
     typer.echo(f"Accounts aggregator ({aggregator}) and release ({release}) added to {broker_dir}.")
 
 
+@pki_app.command("client")
+def client(folder: DirOption, name: Annotated[str, typer.Option("--name", help="File stem and common name, e.g. release.")]) -> None:
+    """Issue a TLS client certificate for a service that reaches the broker's TLS listener (which requires one).
+
+    Example: churn-server pki client --dir /etc/churn/pki --name release
+    """
+    try:
+        issued = service_certificate(folder, name)
+    except PkiError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{issued.certificate} and {issued.key}")
+
+
+@pki_app.command("aggregator")
+def aggregator(
+    broker_dir: Annotated[Path, typer.Option("--broker-dir", help="The broker's passwd/acl folder.")],
+    name: Annotated[str, typer.Option("--name", help="This aggregator's name, e.g. 2 or host-b.")],
+) -> None:
+    """Create one more aggregator's own broker account (the broker makes the account its client id).
+
+    Example: churn-server pki aggregator --broker-dir /etc/mosquitto/churn --name 2
+    """
+    try:
+        secret = add_aggregator(broker_dir, name)
+    except BrokerAccountError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"MQTT user {aggregator_username(name)}; password in {secret} (reload the broker: kill -HUP)")
+
+
 @pki_app.command("bridge")
 def bridge(
     broker_dir: Annotated[Path, typer.Option("--broker-dir", help="The central broker's passwd/acl folder.")],
     chain: Annotated[str, typer.Option("--chain", help="The chain whose stores the regional broker serves.")],
     name: Annotated[str, typer.Option("--name", help="The regional broker's name, e.g. eu-west.")],
+    folder: Annotated[Optional[Path], typer.Option("--dir", help="The PKI folder: also issue the bridge's TLS client certificate.")] = None,
 ) -> None:
     """Create the central broker's account for a regional broker's bridge (see firmware_configs/mosquitto/bridge.conf).
 
-    Example: churn-server pki bridge --broker-dir /etc/mosquitto/churn --chain acme --name eu-west
+    Example: churn-server pki bridge --broker-dir /etc/mosquitto/churn --chain acme --name eu-west --dir /etc/churn/pki
     """
     try:
         secret = add_bridge(broker_dir, chain, name)
-    except (BrokerAccountError, ContractError) as exc:
+        issued = service_certificate(folder, f"bridge-{name}") if folder is not None else None
+    except (BrokerAccountError, ContractError, PkiError) as exc:
         _fail(exc)
         return
     typer.echo(f"MQTT user {bridge_username(name)}; password in {secret} (reload the broker: kill -HUP; "
                f"the regional broker's bridge.conf needs it as remote_password)")
+    if issued is not None:
+        typer.echo(f"Bridge TLS client certificate: {issued.certificate} and {issued.key} "
+                   "(bridge_certfile and bridge_keyfile in bridge.conf)")
