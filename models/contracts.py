@@ -13,7 +13,8 @@ from urllib.parse import unquote, urlsplit
 TOPIC_ROOT = "retail/v1"
 # An id that becomes a topic level, a file name or an account name: no '/', no wildcard, no leading '.'
 # (so never '..' or a hidden file), nothing a shell or an ACL file would read differently.
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
+_ID = re.compile(ID_PATTERN)
 
 
 class ContractError(Exception):

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from models.contracts import ContractError
+from models.contracts import ContractError, check_id
 
 from .broker_accounts import (
     BrokerAccountError, add_aggregator, add_bridge, add_store, aggregator_username, bridge_username, init_services,
@@ -69,6 +69,9 @@ def store(
     try:
         if broker_dir is not None and chain is None:
             raise PkiError("--broker-dir needs --chain")
+        check_id(store_id, "store id")  # both ids before anything is written
+        if chain is not None:
+            check_id(chain, "chain")
         private, public = supernode_key(folder, store_id)
         issued = client_certificate(folder, store_id)
         secret = add_store(broker_dir, chain, store_id) if broker_dir is not None and chain else None
