@@ -358,15 +358,16 @@ def release(
     key_file: KeyFileOption = None,
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help="The broker password of the URL's user (e.g. mqtts://release@broker).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the signed release document here.")] = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Let boxes take it although it is older than the model they run (a deliberate return).")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Sign a model and publish it retained on retail/v1/{chain}/model/current.
+    """Sign a model and publish it retained on retail/v1/{chain}/model/current (boxes take only newer models).
 
     Example: churn-server release --model state/release/fed-2026-11-22-r5-1a2b --chain acme --signing-key release.key --mqtt mqtts://release@broker:8883 --ca-file ca.crt --password-file release.mqtt-password
     """
     with one_line_errors():
         broker = BrokerSettings(mqtt_url, ca_file, cert_file, key_file, password_file) if mqtt_url else None
-        result = release_model(model, chain, signing_key, broker=broker, out=out)
+        result = release_model(model, chain, signing_key, broker=broker, out=out, rollback=rollback)
     if as_json:
         print_json(result)
         return
