@@ -45,7 +45,7 @@ class Refused(Exception):
 @dataclass(frozen=True)
 class ReplyLimits:
     max_update_norm: float = 50.0  # L2 distance from the weights sent; honest updates measure about 1 to 3
-    max_weight_ratio: float = 10.0  # a store weighs at most this many times the round's lower median
+    max_weight_ratio: float = 4.0  # a store weighs at most this many times the round's lower median
     max_examples: int = 50_000_000
 
 

@@ -51,7 +51,7 @@ class FederationSettings:
     personalise: bool = False
     personalise_epochs: int = 5
     max_update_norm: float = 50.0  # a training update moving the weights further is refused
-    max_weight_ratio: float = 10.0  # no store weighs more than this times the round's lower median
+    max_weight_ratio: float = 4.0  # no store weighs more than this times the round's lower median
     release_min_auc: float = 0.55  # no release whose pooled held-out AUC is below this (0.5: chance)
     release_auc_margin: float = 0.05  # no release whose held-out AUC is this far below the active one's
     active_model: str = ""  # the model directory in service (default: the state folder's newest release)

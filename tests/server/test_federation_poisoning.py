@@ -110,8 +110,8 @@ def test_claims_of_a_billion_or_a_million_examples_are_refused_or_cut_and_never_
     first, second = outcome.rounds
     assert "num-examples = 1e+09 is outside" in first["refused"]["store-03"]
     assert second["capped"]["store-03"].startswith("claimed num-examples 1e+06, counted ")
-    assert float(second["capped"]["store-03"].rsplit(" ", 1)[1]) < 40_000, "ten times the lower median at most"
-    assert outcome.manifest["metrics"]["auc"] > 0.8, "whatever was released is a sound model"
+    assert float(second["capped"]["store-03"].rsplit(" ", 1)[1]) <= 4 * 3551, "four times the lower median at most"
+    assert outcome.manifest["metrics"]["auc"] > 0.7, "whatever was released is a sound model"
 
 
 def test_a_model_clearly_worse_than_the_active_release_is_not_released(chain_dbs: list[Path], tmp_path: Path) -> None:
