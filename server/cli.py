@@ -488,6 +488,25 @@ ReplaceOption = Annotated[
 ]
 
 
+@app.command("fleet-gateway")
+def fleet_gateway_command(
+    superlink: Annotated[str, typer.Option("--superlink", help="The SuperLink's loopback address HOST:PORT (its --host 127.0.0.1 --port).")],
+    certfile: Annotated[Path, typer.Option("--ssl-certfile", help="TLS certificate the stores see (the SuperLink's).")],
+    keyfile: Annotated[Path, typer.Option("--ssl-keyfile", help="Its private key.")],
+    ca_file: Annotated[Path, typer.Option("--ca-file", help="The chain's CA (checks the SuperLink's certificate).")],
+    host: Annotated[str, typer.Option("--host", help="Address the stores reach.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port the stores reach.")] = 9092,
+) -> None:
+    """Serve the stores' SuperNodes the SuperLink's Fleet API, and nothing else of it; runs until SIGTERM.
+
+    Example: churn-server fleet-gateway --superlink 127.0.0.1:9093 --ssl-certfile superlink.crt --ssl-keyfile superlink.key --ca-file ca.crt --port 9092
+    """
+    from .fleet_gateway import GatewaySettings, serve_gateway  # uvicorn: only for this command
+
+    with one_line_errors():
+        serve_gateway(GatewaySettings(host, port, superlink, certfile, keyfile, ca_file))
+
+
 @app.command("create-admin")
 def create_admin(db: CentralDbOption, username: UsernameOption, password_file: PasswordFileOption = None,
                  replace: ReplaceOption = False) -> None:
