@@ -85,7 +85,7 @@ public_key = "{central.signing_key}.pub"
 
 [federation]
 enabled = true
-superlink = "{central.superlink_address}"
+superlink = "{central.fleet_address}"
 root_certificates = "{central.pki / "ca.crt"}"
 auth_private_key = "{central.pki / f"supernode-{self.store_id}"}"
 port = {free_port()}
