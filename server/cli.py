@@ -272,7 +272,7 @@ def federate_command(
 ) -> None:
     """Run the federation on the SuperLink: rounds, checkpoints, calibration and the exported release.
 
-    Example: churn-server federate --superlink 10.0.0.5:9093 --root-certificates ca.crt --as-of 2026-11-22 --state-dir /var/lib/churn/federation
+    Example: churn-server federate --superlink 127.0.0.1:9093 --root-certificates ca.crt --as-of 2026-11-22 --state-dir /var/lib/churn/federation
     """
     with one_line_errors():
         raw = {"as-of": as_of, "state-dir": str(state_dir.resolve()), "num-server-rounds": rounds, "chain": chain,

@@ -103,6 +103,8 @@ def create_gateway(settings: GatewaySettings) -> Starlette:
 def serve_gateway(settings: GatewaySettings) -> None:
     """Serve until SIGTERM or Ctrl-C (then exit 0), TLS with the SuperLink's certificate."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    for chatty in ("httpx", "httpcore"):  # a line per forwarded request otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     log.info("fleet gateway on https://%s:%d/ for the SuperLink at %s", settings.listen_host, settings.listen_port,
              settings.superlink)
     for stop in (signal.SIGTERM, signal.SIGINT):  # uvicorn stops gracefully, then re-raises to these: exit 0
