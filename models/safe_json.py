@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 32
@@ -26,6 +27,26 @@ class JsonRefused(ValueError):
 
 def _no_constants(name: str) -> Any:
     raise JsonRefused(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)  # more than 4300 digits raise ValueError: refused as not JSON
+    if not -INT64 - 1 <= value <= INT64:
+        raise JsonRefused("an integer beyond 64 bits")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonRefused(f"{text[:40]} is not a finite number")
+    return value
+
+
+# The walk below is needed only when the text could hold what the parser lets through: an escaped NUL or
+# surrogate, or more brackets than the allowed depth. Typical messages (a few brackets, no such escape)
+# skip it and cost little more than json.loads.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def _check_text(text: str, where: str) -> None:
@@ -71,12 +92,13 @@ def loads_bounded(raw: bytes | str, max_bytes: int, max_depth: int = MAX_DEPTH) 
     except UnicodeDecodeError as exc:
         raise JsonRefused(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        document = json.loads(text, parse_constant=_no_constants)
+        document = json.loads(text, parse_constant=_no_constants, parse_int=_bounded_int, parse_float=_finite_float)
     except RecursionError:
         raise JsonRefused(f"nested deeper than {max_depth} levels") from None
     except JsonRefused:
         raise
     except ValueError as exc:  # JSONDecodeError, and an integer of more than 4300 digits
         raise JsonRefused(f"not JSON: {str(exc)[:120]}") from None
-    _check_tree(document, max_depth)
+    if text.count("[") + text.count("{") > max_depth or _SUSPECT_ESCAPE.search(text):
+        _check_tree(document, max_depth)
     return document
