@@ -112,11 +112,15 @@ def init_services(folder: Path) -> tuple[Path, Path]:
     return aggregator, release
 
 
-def aggregator_username(name: str) -> str:
+def _service_username(prefix: str, name: str, what: str) -> str:
     try:
-        return f"aggregator-{check_id(name, 'aggregator name')}"
+        return f"{prefix}{check_id(name, what)}"
     except ContractError as exc:
         raise BrokerAccountError(str(exc)) from None
+
+
+def aggregator_username(name: str) -> str:
+    return _service_username("aggregator-", name, "aggregator name")
 
 
 def add_aggregator(folder: Path, name: str) -> Path:
@@ -132,10 +136,7 @@ def add_store(folder: Path, chain: str, store_id: str) -> Path:
 
 
 def bridge_username(name: str) -> str:
-    try:
-        return f"bridge.{check_id(name, 'bridge name')}"
-    except ContractError as exc:
-        raise BrokerAccountError(str(exc)) from None
+    return _service_username("bridge.", name, "bridge name")
 
 
 def bridge_acl(chain: str, name: str) -> str:

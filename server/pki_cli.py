@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,9 +21,14 @@ pki_app = typer.Typer(help="Create the chain's CA, TLS certificates and store bo
 DirOption = Annotated[Path, typer.Option("--dir", help="The PKI folder (holds ca.key and ca.crt).")]
 
 
-def _fail(exc: Exception) -> None:
-    typer.echo(f"churn-server: error: {exc}", err=True)
-    raise typer.Exit(1)
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A refused key, certificate, account or id: one line on stderr, exit status 1."""
+    try:
+        yield
+    except (PkiError, BrokerAccountError, ContractError) as exc:
+        typer.echo(f"churn-server: error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @pki_app.command("ca")
@@ -30,11 +37,8 @@ def ca(folder: DirOption, organisation: Annotated[str, typer.Option("--organisat
 
     Example: churn-server pki ca --dir /etc/churn/pki --organisation "Acme Retail"
     """
-    try:
+    with _one_line_errors():
         issued = create_ca(folder, organisation)
-    except PkiError as exc:
-        _fail(exc)
-        return
     typer.echo(f"CA certificate for every box: {issued.certificate}")
 
 
@@ -45,11 +49,8 @@ def server(folder: DirOption, name: Annotated[str, typer.Option("--name", help="
 
     Example: churn-server pki server --dir /etc/churn/pki --name superlink --host fl.acme.example --host 10.0.0.5
     """
-    try:
+    with _one_line_errors():
         issued = server_certificate(folder, name, host)
-    except PkiError as exc:
-        _fail(exc)
-        return
     typer.echo(f"{issued.certificate} and {issued.key}")
 
 
@@ -66,7 +67,7 @@ def store(
 
     Example: churn-server pki store --dir /etc/churn/pki --store-id paris-01 --chain acme --broker-dir /etc/mosquitto/churn
     """
-    try:
+    with _one_line_errors():
         if broker_dir is not None and chain is None:
             raise PkiError("--broker-dir needs --chain")
         check_id(store_id, "store id")  # both ids before anything is written
@@ -75,9 +76,6 @@ def store(
         private, public = supernode_key(folder, store_id)
         issued = client_certificate(folder, store_id)
         secret = add_store(broker_dir, chain, store_id) if broker_dir is not None and chain else None
-    except (PkiError, BrokerAccountError, ContractError) as exc:
-        _fail(exc)
-        return
     typer.echo(f"SuperNode key: {private} (register {public} with: flwr supernode register {public})")
     typer.echo(f"MQTT client certificate: {issued.certificate} and {issued.key}")
     if secret is not None:
@@ -90,11 +88,8 @@ def broker(broker_dir: Annotated[Path, typer.Option("--broker-dir", help="The br
 
     Example: churn-server pki broker --broker-dir /etc/mosquitto/churn
     """
-    try:
+    with _one_line_errors():
         aggregator, release = init_services(broker_dir)
-    except BrokerAccountError as exc:
-        _fail(exc)
-        return
     typer.echo(f"Accounts aggregator ({aggregator}) and release ({release}) added to {broker_dir}.")
 
 
@@ -104,11 +99,8 @@ def client(folder: DirOption, name: Annotated[str, typer.Option("--name", help="
 
     Example: churn-server pki client --dir /etc/churn/pki --name release
     """
-    try:
+    with _one_line_errors():
         issued = service_certificate(folder, name)
-    except PkiError as exc:
-        _fail(exc)
-        return
     typer.echo(f"{issued.certificate} and {issued.key}")
 
 
@@ -121,11 +113,8 @@ def aggregator(
 
     Example: churn-server pki aggregator --broker-dir /etc/mosquitto/churn --name 2
     """
-    try:
+    with _one_line_errors():
         secret = add_aggregator(broker_dir, name)
-    except BrokerAccountError as exc:
-        _fail(exc)
-        return
     typer.echo(f"MQTT user {aggregator_username(name)}; password in {secret} (reload the broker: kill -HUP)")
 
 
@@ -140,12 +129,9 @@ def bridge(
 
     Example: churn-server pki bridge --broker-dir /etc/mosquitto/churn --chain acme --name eu-west --dir /etc/churn/pki
     """
-    try:
+    with _one_line_errors():
         secret = add_bridge(broker_dir, chain, name)
         issued = service_certificate(folder, f"bridge-{name}") if folder is not None else None
-    except (BrokerAccountError, ContractError, PkiError) as exc:
-        _fail(exc)
-        return
     typer.echo(f"MQTT user {bridge_username(name)}; password in {secret} (reload the broker: kill -HUP; "
                f"the regional broker's bridge.conf needs it as remote_password)")
     if issued is not None:

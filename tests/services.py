@@ -235,6 +235,31 @@ class SuperNode:
             self.process = None
 
 
+@contextlib.contextmanager
+def federation_site(root: Path, store_dbs: list[Path], env: dict[str, dict[str, str]] | None = None,
+                    ) -> Iterator[tuple[SuperLink, dict[str, SuperNode]]]:
+    """A chain's CA, the SuperLink (loopback, behind its gateway) and a registered SuperNode per store database
+    (`env` adds environment variables to a store's SuperNode, by store id); all stopped afterwards."""
+    from server.pki import create_ca, server_certificate, supernode_key
+
+    pki = root / "pki"
+    create_ca(pki, "Demo Retail")
+    server_certificate(pki, "superlink", ["127.0.0.1", "localhost"])
+    superlink = SuperLink(root / "superlink", pki).start()
+    nodes: dict[str, SuperNode] = {}
+    try:
+        for db in store_dbs:  # the operator registers each store's key, on the central server
+            private, public = supernode_key(pki, db.stem)
+            superlink.register(public)
+            nodes[db.stem] = SuperNode(root / db.stem, superlink, private, f'store-db="{db}" threads=1',
+                                       env=(env or {}).get(db.stem, {})).start()
+        yield superlink, nodes
+    finally:
+        for node in nodes.values():
+            node.kill()
+        superlink.kill()
+
+
 # --- PostgreSQL (the central database for large chains) ---
 
 POSTGRES_PORT = 5432

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from server.federation.runner import APP_DIR
-from server.pki import create_ca, server_certificate, supernode_key
+from server.pki import supernode_key
 from tests.conftest import CHAIN_AS_OF
-from tests.services import VENV_BIN, SuperLink, SuperNode, flower_env
+from tests.services import VENV_BIN, SuperLink, federation_site, flower_env
 
 pytestmark = pytest.mark.integration
 
@@ -63,25 +63,11 @@ class Chain:
 @pytest.fixture(scope="module")
 def chain(chain_dbs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     root = tmp_path_factory.mktemp("flower-security")
-    pki = root / "pki"
-    create_ca(pki, "Demo Retail")
-    server_certificate(pki, "superlink", ["127.0.0.1", "localhost"])
-    superlink = SuperLink(root / "superlink", pki).start()
     poison = root / "poison"
     poison.mkdir()
     (poison / "sitecustomize.py").write_text(POISON)
-    nodes = []
-    try:
-        for db in chain_dbs:
-            private, public = supernode_key(pki, db.stem)
-            superlink.register(public)  # the operator, on the central server
-            env = {"PYTHONPATH": str(poison)} if db.stem == "store-03" else {}
-            nodes.append(SuperNode(root / db.stem, superlink, private, f'store-db="{db}" threads=1', env=env).start())
-        yield Chain(superlink, pki, root)
-    finally:
-        for node in nodes:
-            node.kill()
-        superlink.kill()
+    with federation_site(root, chain_dbs, env={"store-03": {"PYTHONPATH": str(poison)}}) as (superlink, _nodes):
+        yield Chain(superlink, superlink.pki, root)
 
 
 def store_cli(chain: Chain, *args: str) -> subprocess.CompletedProcess[str]:

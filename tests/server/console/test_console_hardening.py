@@ -26,15 +26,9 @@ from tests.services import AggregatorProcess, Mosquitto, StoreClient
 
 from .chain import PASSWORD, alert_document
 from .process import ConsoleProcess
+from .test_console_process import running  # noqa: F401 (the console process on the populated chain)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def running(central: str, tmp_path: Path) -> Iterator[ConsoleProcess]:
-    console = ConsoleProcess(central, tmp_path).start()
-    yield console
-    console.kill()
 
 
 def client_from(console: ConsoleProcess, address: str) -> httpx.Client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,8 @@ from server.central import migrations, open_central_db, store_alerts, tables, ut
 from server.central.database import database_url
 from server.console.accounts import create_account
 from server.console.work import record_outcome
-from tests.services import churn_alert, postgres_database
+from tests.server.test_central_db import central  # noqa: F401 (a SQLite file, then a PostgreSQL database)
+from tests.services import churn_alert
 
 
 def schema_2() -> MetaData:
@@ -55,15 +55,6 @@ def schema_2() -> MetaData:
           Column("count", Integer, nullable=False, server_default="1"), Column("received_at", Text, nullable=False),
           Column("last_received_at", Text, nullable=False), UniqueConstraint("topic", "digest", name="dead_letters_once"))
     return old
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "central.db")
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 def make_schema_2_database(target: str) -> None:
