@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from models.alerting import AlertPolicy
-from models.release import ReleaseError, load_public_key, verify_release
 from models.risk import RiskConfig
 
 from ..config import EdgeConfig
-from ..model_registry import ModelFileError, ModelRegistry, ModelRegistryError, install_and_activate
+from ..model_registry import ModelRegistry
 from ..mqtt_client import BrokerConfig
 from ..outbox import Outbox
 from ..publisher import PublisherSettings
@@ -52,6 +51,7 @@ from .children import SupervisedChild
 from .dropbox import Dropbox
 from .health import PORT_FILE, DaemonMetrics, Health, serve
 from .logs import setup_logging
+from .releases import ReleaseWorker, one_line
 from .schedule import next_run
 from .uplink import Uplink
 
@@ -66,11 +66,6 @@ class DaemonError(Exception):
     def __init__(self, message: str, status: int = 1):
         super().__init__(message)
         self.status = status
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:300]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _toml_value(value: Any) -> str:
@@ -133,7 +128,7 @@ class Daemon:
 
     def _failed(self, name: str, exc: BaseException) -> None:
         """Raise the loop's alarm; log it when it is new (not every few seconds while it lasts)."""
-        text = f"{name} failed: {_one_line(exc)}"
+        text = f"{name} failed: {one_line(exc)}"
         if self.health.alarms.get(name) != text:
             log.error(text, extra={"loop": name})
         self.health.raise_alarm(name, text)
@@ -192,36 +187,6 @@ class Daemon:
         marker.write_text(str(time.time()))
         log.info("retention: %d transactions and %d acknowledged outbox rows removed", deleted, pruned,
                  extra={"deleted_transactions": deleted, "pruned_outbox": pruned})
-
-    def _release_worker(self) -> None:
-        assert self.releases is not None and self.config.models.public_key is not None
-        key = load_public_key(self.config.models.public_key)
-        registry = ModelRegistry(self.config.models_dir)
-        while not self.stop.is_set():
-            try:
-                payload = self.releases.get(timeout=1.0)
-            except queue.Empty:
-                self.health.beat("releases", 600)
-                continue
-            try:
-                release = verify_release(payload, key, self.config.store.chain)
-                verdict = install_and_activate(registry, release, self.config.store.db_path)
-                log.info("release %s: %s", release.version, verdict.reason,
-                         extra={"version": release.version, "accepted": verdict.accepted})
-                if verdict.accepted:
-                    self.health.clear_alarm("release_refused")
-                else:
-                    self._refused(f"release {release.version} refused: {verdict.reason}")
-            except (ReleaseError, ModelRegistryError, ModelFileError) as exc:
-                self._refused(f"release refused: {' '.join(str(exc).split())[:300]}")
-            except Exception as exc:  # noqa: BLE001 (a release nobody foresaw is refused, never the end)
-                self._refused(f"release refused: {_one_line(exc)}")
-            self.health.beat("releases", 600, current=registry.current)
-
-    def _refused(self, reason: str) -> None:
-        log.error(reason)
-        self.health.beat("releases", 600, last_refusal=reason)
-        self.health.raise_alarm("release_refused", reason)
 
     # --- children -------------------------------------------------------------------
     def _camera_children(self) -> list[SupervisedChild]:
@@ -310,7 +275,7 @@ class Daemon:
                          extra={"schema_version": store.schema_version()})
         except (sqlite3.Error, StoreDbError, OSError) as exc:
             raise DaemonError(f"the store database {self.config.store.db_path} cannot be opened "
-                              f"({_one_line(exc)}); restore it from a backup or move it aside",
+                              f"({one_line(exc)}); restore it from a backup or move it aside",
                               NEEDS_AN_OPERATOR) from None
         server = serve(config.daemon.http_host, config.daemon.http_port, self.metrics, self.health, self.health_extra)
         dropbox = Dropbox(config.drop_folder, config.ingest.settle_seconds)
@@ -355,8 +320,11 @@ class Daemon:
                                      session_expiry=int(mqtt.session_expiry_days * 86400),
                                      max_inflight=mqtt.max_inflight, resend_after=mqtt.resend_after_seconds)
         if self.config.models.fetch_releases:
+            assert self.config.models.public_key is not None
             self.releases = queue.Queue()
-            self._thread("releases", self._release_worker)
+            worker = ReleaseWorker(self.releases, self.config.models.public_key, self.config.models_dir,
+                                   store_cfg.chain, store_cfg.db_path, self.health, self.stop)
+            self._thread("releases", worker.run)
 
         def run_uplink() -> None:
             delay = 1.0
