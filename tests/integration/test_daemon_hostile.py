@@ -179,8 +179,8 @@ def older_copy(trained_model_dir: Path, out: Path, version: str) -> Path:
     return _with_manifest(manifest, out, version, "2020-01-01T00:00:00.000000Z")
 
 
-def test_a_nested_file_a_bad_release_and_a_corrupt_database_raise_alarms_and_stop_nothing(
-        box: Box, trained_model_dir: Path) -> None:
+def test_a_nested_file_bad_older_or_nan_releases_and_a_corrupt_database_stop_nothing(
+        box: Box, trained_model_dir: Path, tmp_path: Path) -> None:
     good = box.release(trained_model_dir)
     box.publish(good)
     box.until(lambda: box.daemon.health().get("model_version") == good["version"], 90, "the first model")
@@ -200,6 +200,17 @@ def test_a_nested_file_a_bad_release_and_a_corrupt_database_raise_alarms_and_sto
 
     box.drop("later.csv", (HEADER + "c2,2025-03-02T11:00:00,7.50,t-later\n").encode())
     box.until(lambda: box.transactions() == 2, 60, "a later file ingested")
+
+    # An older signed release (a replay), then a signed graph that answers NaN: refused, the model keeps serving.
+    older = older_copy(trained_model_dir, tmp_path / "older", "central-2020-01-01")
+    box.publish(box.release(older))
+    box.until(lambda: "not newer" in box.alarms().get("release_refused", ""), 60, "the older release refused")
+    box.publish(box.release(nan_graph(trained_model_dir, tmp_path / "nan", "nan-1")))
+    box.until(lambda: "not a finite number" in box.alarms().get("release_refused", ""), 60, "the NaN graph refused")
+    assert box.daemon.health()["model_version"] == good["version"], "the active model keeps serving"
+    box.publish(box.release(older, rollback=True))  # an operator going back, deliberately: taken
+    box.until(lambda: box.daemon.health().get("model_version") == "central-2020-01-01", 60, "the signed rollback")
+    assert "release_refused" not in box.alarms()
 
     # Someone's disk tool wrote over the store database: scoring raises its alarm, the box stays up.
     with open(box.data / "store.db", "r+b") as database:
@@ -227,27 +238,8 @@ def test_a_store_database_that_cannot_be_opened_stops_the_daemon_with_the_reason
     assert line.startswith("edge-agent: error: the store database") and "cannot be opened" in line, line
 
 
-def test_older_and_nan_releases_are_refused_and_a_signed_rollback_is_taken(
-        box: Box, trained_model_dir: Path, tmp_path: Path) -> None:
-    current = box.release(trained_model_dir)
-    box.publish(current)
-    box.until(lambda: box.daemon.health().get("model_version") == current["version"], 90, "the first model")
-
-    older = older_copy(trained_model_dir, tmp_path / "older", "central-2020-01-01")
-    box.publish(box.release(older))
-    box.until(lambda: "not newer" in box.alarms().get("release_refused", ""), 60, "the older release refused")
-
-    box.publish(box.release(nan_graph(trained_model_dir, tmp_path / "nan", "nan-1")))
-    box.until(lambda: "not a finite number" in box.alarms().get("release_refused", ""), 60, "the NaN graph refused")
-    assert box.daemon.health()["model_version"] == current["version"], "the active model keeps serving"
-
-    box.publish(box.release(older, rollback=True))
-    box.until(lambda: box.daemon.health().get("model_version") == "central-2020-01-01", 60, "the signed rollback")
-    assert "release_refused" not in box.alarms()
-    assert box.daemon.terminate() == 0
-
-
-def test_links_in_the_drop_folder_are_never_followed_nor_their_content_echoed(box: Box, tmp_path: Path) -> None:
+def test_links_are_never_followed_nor_content_echoed_and_a_growing_file_is_read_again(
+        box: Box, tmp_path: Path) -> None:
     secret = tmp_path / "store-01.mqtt-password"
     secret.write_text("hunter2-very-secret\n")
     outside = tmp_path / "elsewhere.csv"
@@ -268,13 +260,12 @@ def test_links_in_the_drop_folder_are_never_followed_nor_their_content_echoed(bo
     for text in (reasons, box.daemon.log()):
         assert "hunter2" not in text
 
-
-def test_a_file_still_being_written_is_read_again_until_it_stops_changing(box: Box) -> None:
+    # A till that pauses longer than the settle time, then goes on writing the same file.
     path = box.data / "dropbox" / "till-export.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     first = [f"c{n},2025-03-01T10:00:00,{n}.00,t{n}\n" for n in range(100)]
     rest = [f"c{n},2025-03-01T11:00:00,{n}.00,t{n}\n" for n in range(100, 200)]
-    with open(path, "w") as writer:  # a till that pauses longer than the settle time, then goes on
+    with open(path, "w") as writer:
         writer.write(HEADER + "".join(first))
         writer.flush()
         box.until(lambda: box.transactions() == 100, 60, "the first part ingested")

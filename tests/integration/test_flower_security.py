@@ -109,7 +109,7 @@ def test_a_poisoned_store_is_refused_and_a_sound_model_released(chain: Chain, tm
     result = subprocess.run(
         [str(VENV_BIN / "churn-server"), "federate", "--superlink", chain.superlink.address,
          "--root-certificates", str(chain.pki / "ca.crt"), "--as-of", CHAIN_AS_OF, "--state-dir", str(state),
-         "--rounds", "2", "--chain", "demo", "--set", "local-epochs=1", "--set", "round-timeout-seconds=60",
+         "--rounds", "1", "--chain", "demo", "--set", "local-epochs=1", "--set", "round-timeout-seconds=60",
          "--set", "node-wait-seconds=60", "--set", "min-available-nodes=3", "--retries", "0", "--json"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
