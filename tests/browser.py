@@ -47,8 +47,14 @@ def chromium() -> Iterator[WebDriver]:
 
 
 def text_of(driver: WebDriver, selector: str) -> str:
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].text if found else ""
+    """The element's text; read again if the page re-rendered it in between (a pushed event does that)."""
+    for _ in range(5):
+        try:
+            found = driver.find_elements(By.CSS_SELECTOR, selector)
+            return found[0].text if found else ""
+        except StaleElementReferenceException:
+            continue
+    raise StaleElementReferenceException(f"{selector} kept being re-rendered")
 
 
 def severe_errors(driver: WebDriver) -> list[str]:

@@ -42,7 +42,7 @@ def queue(
     max_age_days: Annotated[float | None, Query(gt=0, le=36_500, allow_inf_nan=False,
                                                 description="Received at most this many days ago")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> AlertPage:
     """The alert queue of the stores this account may see: most severe level first, then highest score."""
     check_store(account, chain, store_id)

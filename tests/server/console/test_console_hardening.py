@@ -142,4 +142,5 @@ def test_numbers_and_types_no_store_would_send_never_break_the_api(
     assert over.status_code == 422, over.text
     assert ada.get("/api/alerts", params={"max_age_days": "1e309"}).status_code == 422
     assert ada.get("/api/alerts", params={"max_age_days": "NaN"}).status_code == 422
+    assert ada.get("/api/alerts", params={"offset": str(10**30)}).status_code == 422
     assert _roi(ada) == before
