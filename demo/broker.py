@@ -31,11 +31,12 @@ def shipped_config(pki: Path, accounts: Path, data: Path, tls_port: int, plain_p
 
 
 def shipped_bridge(chain: str, name: str, central: str, ca_file: Path, password: str) -> str:
-    """The shipped bridge.conf for regional broker `name` of `chain`, to the central broker at HOST:PORT."""
+    """The shipped bridge.conf for regional broker `name` of `chain`, to the central broker at HOST:PORT;
+    its CA, and its client certificate `bridge-NAME.crt`/`.key`, are in `ca_file`'s folder."""
     text = SHIPPED_BRIDGE.read_text()
     text = text.replace("retail/v1/acme/", f"retail/v1/{chain}/").replace("eu-west", name)
     text = text.replace("address broker.acme.example:8883", f"address {central}")
-    text = text.replace("bridge_cafile /etc/churn/pki/ca.crt", f"bridge_cafile {ca_file}")
+    text = text.replace("/etc/churn/pki/", f"{ca_file.parent}/")
     return text.replace("remote_password CHANGE_ME", f"remote_password {password}")
 
 

@@ -26,6 +26,7 @@ class Central:
     tls_port: int = field(default_factory=free_port)
     plain_port: int = field(default_factory=free_port)
     superlink_port: int = field(default_factory=free_port)
+    fleet_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
         self.console_port = self.console_port or free_port()
@@ -49,7 +50,13 @@ class Central:
 
     @property
     def superlink_address(self) -> str:
+        """The SuperLink (its Control API with it): the central server's loopback only."""
         return f"127.0.0.1:{self.superlink_port}"
+
+    @property
+    def fleet_address(self) -> str:
+        """What the store boxes are given: the fleet gateway."""
+        return f"localhost:{self.fleet_port}"
 
     @property
     def console_url(self) -> str:
@@ -104,12 +111,17 @@ class Central:
     def start_superlink(self, store_keys: list[Path]) -> None:
         home = self.root / "flwr"
         self.group.start("superlink", [
-            str(VENV_BIN / "flower-superlink"), "--port", str(self.superlink_port),
+            str(VENV_BIN / "flower-superlink"), "--host", "127.0.0.1", "--port", str(self.superlink_port),
             "--database", str(self.root / "superlink.db"),
             "--ssl-ca-certfile", str(self.pki / "ca.crt"), "--ssl-certfile", str(self.pki / "superlink.crt"),
             "--ssl-keyfile", str(self.pki / "superlink.key"), "--enable-supernode-auth",
             "--disable-runtime-dependency-installation"], env={**FLOWER_ENV, "FLWR_HOME": str(home / "superlink")})
         wait_for(lambda: port_open(self.superlink_port), 60, "the SuperLink listening", self.group)
+        self.group.start("fleet-gateway", [
+            str(VENV_BIN / "churn-server"), "fleet-gateway", "--superlink", self.superlink_address,
+            "--host", "127.0.0.1", "--port", str(self.fleet_port), "--ssl-certfile", str(self.pki / "superlink.crt"),
+            "--ssl-keyfile", str(self.pki / "superlink.key"), "--ca-file", str(self.pki / "ca.crt")])
+        wait_for(lambda: port_open(self.fleet_port), 60, "the fleet gateway listening", self.group)
         cli_home = home / "cli"
         cli_home.mkdir(parents=True, exist_ok=True)
         (cli_home / "config.toml").write_text(

@@ -28,6 +28,8 @@ from typing import Any
 
 from rich.console import Console, Group
 
+from models.interrupts import stop_on_interrupt_and_term
+
 from .central import Central
 from .chain import CHAIN, DemoSpec, make_clips, simulate
 from .console_client import ConsoleClient
@@ -95,7 +97,10 @@ def run_demo(spec: DemoSpec, out: Path, *, broker_url: str | None = None, consol
     group = ProcessGroup(out / "logs", env={"PATH": f"{VENV_BIN}:/usr/bin:/bin"})
     central = Central(out / "central", group, broker_url, console_port)
     steps = Steps(quiet)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
+    # Ctrl-C and SIGTERM stop the demo even when it was started as a background job, which inherits SIGINT
+    # ignored (`make demo &`, `make test &` running the demo's own test).
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    stop_on_interrupt_and_term()
     try:
         with steps.step(f"Simulating {spec.stores} stores × {spec.customers} customers, {spec.days} days, "
                         f"and a door clip per store"):
@@ -180,4 +185,5 @@ def run_demo(spec: DemoSpec, out: Path, *, broker_url: str | None = None, consol
         raise
     finally:
         group.stop_all()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -44,7 +44,10 @@ class StoreBox:
 
     def write_config(self, central: Central, threads: int) -> Path:
         password = central.password_file(f"store-{self.store_id}")
-        mqtt_auth = f'ca_file = "{central.pki / "ca.crt"}"\npassword_file = "{password}"\n' if password else ""
+        pki = central.pki
+        mqtt_auth = (f'ca_file = "{pki / "ca.crt"}"\ncert_file = "{pki / f"store-{self.store_id}.crt"}"\n'
+                     f'key_file = "{pki / f"store-{self.store_id}.key"}"\npassword_file = "{password}"\n'
+                     if password else "")
         self.config.parent.mkdir(parents=True, exist_ok=True)
         self.config.write_text(f"""# {self.store_id}: a store box of the demo chain (see docs/install-store-box.md)
 profile = "{PROFILE}"
@@ -82,7 +85,7 @@ public_key = "{central.signing_key}.pub"
 
 [federation]
 enabled = true
-superlink = "{central.superlink_address}"
+superlink = "{central.fleet_address}"
 root_certificates = "{central.pki / "ca.crt"}"
 auth_private_key = "{central.pki / f"supernode-{self.store_id}"}"
 port = {free_port()}

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 from models.contracts import ContractError
 from models.export import ModelFileError
+from models.interrupts import stop_on_interrupt_and_term
 from models.store_data import StoreDataError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -338,14 +339,20 @@ def run(config: Annotated[Path, typer.Option("--config", help="The store box's c
 
     Example: edge-agent run --config /etc/churn/edge-agent.toml
     """
-    from .daemon.supervisor import run_daemon
+    from .daemon.supervisor import DaemonError, run_daemon
 
     with one_line_errors():
         loaded = load_config(config)
-    raise typer.Exit(run_daemon(loaded))
+    try:
+        status = run_daemon(loaded)
+    except DaemonError as exc:
+        typer.echo(f"edge-agent: error: {exc}", err=True)
+        raise typer.Exit(exc.status) from None
+    raise typer.Exit(status)
 
 
 def main() -> None:
+    stop_on_interrupt_and_term()
     app(prog_name="edge-agent")
 
 

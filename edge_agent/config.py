@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.alerting import AlertPolicy, AlertPolicyError
-from models.contracts import BrokerAddress, ContractError
+from models.contracts import ID_PATTERN, BrokerAddress, ContractError
 from models.risk import RiskConfig, RiskConfigError
 
 from .footfall.settings import CameraSettings, CameraSettingsError, camera_settings
@@ -39,8 +39,8 @@ class _Section(BaseModel):
 
 
 class StoreSection(_Section):
-    chain: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    store_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    chain: str = Field(pattern=ID_PATTERN)
+    store_id: str = Field(pattern=ID_PATTERN)
     timezone: str = "UTC"
     data_dir: Path
     db: Path | None = None  # default: data_dir/store.db

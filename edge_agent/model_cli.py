@@ -40,6 +40,9 @@ def fetch(
     mqtt_url: Annotated[Optional[str], typer.Option("--mqtt", help="Broker URL: read the retained release.")] = None,
     from_file: Annotated[Optional[Path], typer.Option("--from-file", help="A release document on disk instead.")] = None,
     ca_file: Annotated[Optional[Path], typer.Option("--ca-file", help="CA of the broker's TLS certificate.")] = None,
+    cert_file: Annotated[Optional[Path], typer.Option("--cert-file", help="This box's TLS client certificate.")] = None,
+    key_file: Annotated[Optional[Path], typer.Option("--key-file", help="Its private key.")] = None,
+    password_file: Annotated[Optional[Path], typer.Option("--password-file", help="This box's broker password.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fetch the current release, verify signature and hash, canary it on this store's data, activate if not worse.
@@ -52,7 +55,8 @@ def fetch(
         if from_file is not None:
             raw = from_file.read_bytes()
         else:
-            raw = read_retained(BrokerConfig(mqtt_url, ca_file), model_topic(chain), client_id=f"model-fetch-{chain}")  # type: ignore[arg-type]
+            broker = BrokerConfig(mqtt_url, ca_file, cert_file, key_file, password_file)  # type: ignore[arg-type]
+            raw = read_retained(broker, model_topic(chain), client_id=f"model-fetch-{chain}")
             if raw is None:
                 raise ModelRegistryError(f"no release is published on {model_topic(chain)}")
         release = verify_release(raw, load_public_key(public_key), chain)

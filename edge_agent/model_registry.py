@@ -8,9 +8,18 @@ Layout of the models folder:
     history.jsonl                       (every install, canary verdict, activation)
 
 Activation swaps a symlink with os.replace, so a power cut leaves either the
-old model or the new one in place, never half of one. Canary: before
-activating, the candidate and the active model are both scored on the store's
-own latest labelled cutoff; a candidate that is clearly worse is refused.
+old model or the new one in place, never half of one. Before activating:
+
+- a release not newer than the active model (by its signed manifest's
+  `created_at`) is refused, so an old signed release replayed on the topic
+  cannot roll a box back; nor is a version an operator rolled back from taken
+  again. Going back is an operator's act: `edge-agent model rollback` on the
+  box, or a release signed with `churn-server release --rollback`;
+- a test prediction on the store's own feature rows (or on synthetic rows
+  when it has none) must give a finite number in every output of the graph;
+- canary: the candidate and the active model are both scored on the store's
+  own latest labelled cutoff; a candidate that is clearly worse is refused.
+
 torch-free: features are numpy, models run in onnxruntime.
 """
 
@@ -34,7 +43,7 @@ from models.metrics import log_loss, roc_auc
 from models.release import VerifiedRelease
 from models.store_data import DAY, load_store_data
 
-from .onnx_model import OnnxChurnModel
+from .onnx_model import OnnxChurnModel, probe_batch
 
 AUC_TOLERANCE = 0.02  # a candidate this much below the active model's AUC is "clearly worse"
 LOSS_TOLERANCE = 0.10  # likewise for log loss, relative
@@ -172,6 +181,8 @@ def canary(registry: ModelRegistry, version: str, store_db: Path, today: date | 
     except LabelError as exc:
         return CanaryVerdict(True, f"no labelled cutoff to test on ({exc}); accepted on its signature")
     cutoff = date.fromordinal(date(1970, 1, 1).toordinal() + cutoff_day).isoformat()
+    if len(test):
+        candidate.check_outputs(test.values)  # raises ModelFileError: refused, whatever the canary would say
     if len(test) < MIN_CANARY_CUSTOMERS or test.labels.min() == test.labels.max():
         return CanaryVerdict(True, f"{len(test)} labelled customers at {cutoff}: too few to judge; accepted on its signature",
                              cutoff=cutoff)
@@ -188,13 +199,50 @@ def canary(registry: ModelRegistry, version: str, store_db: Path, today: date | 
     return CanaryVerdict(True, f"not worse than {registry.current} on {cutoff}", mine, active, cutoff)
 
 
+def _created(manifest: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(manifest["created_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+
+
+def not_newer(registry: ModelRegistry, release: VerifiedRelease) -> str | None:
+    """Why `release` must not replace the active model without an operator's say, or None."""
+    if release.rollback:
+        return None
+    if any(e.get("event") == "rolled back" and e.get("from_version") == release.version for e in registry.history()):
+        return f"an operator rolled back from {release.version}"
+    current = registry.current
+    if current is None:
+        return None
+    try:
+        active = read_manifest(registry.path_of(current))
+    except (ModelRegistryError, ModelFileError):
+        return None  # the active model is unusable: any verified release is better
+    theirs, ours = _created(release.manifest), _created(active)
+    if ours is not None and (theirs is None or theirs <= ours):
+        return (f"not newer than the active {current} (created {release.manifest.get('created_at')}, "
+                f"active {active.get('created_at')}); publish it with --rollback to go back")
+    return None
+
+
 def install_and_activate(registry: ModelRegistry, release: VerifiedRelease, store_db: Path,
                          today: date | None = None) -> CanaryVerdict:
-    """What the daemon does with each new verified release: install, canary, activate or keep."""
+    """What the daemon does with each new verified release: install, test, canary, activate or keep."""
     if registry.current == release.version:
         return CanaryVerdict(True, "already active")
+    older = not_newer(registry, release)
+    if older is not None:
+        registry._log("refused", version=release.version, reason=older)
+        return CanaryVerdict(False, older)
     registry.install(release)
-    verdict = canary(registry, release.version, store_db, today)
+    try:
+        candidate = OnnxChurnModel(registry.path_of(release.version))
+        candidate.check_outputs(probe_batch(len(candidate.manifest.get("feature_names") or [])
+                                            or int(candidate.session.get_inputs()[0].shape[1])))
+        verdict = canary(registry, release.version, store_db, today)
+    except ModelFileError as exc:
+        verdict = CanaryVerdict(False, str(exc))
     registry._log("canary", version=release.version, **asdict(verdict))
     if verdict.accepted:
         registry.activate(release.version, reason=verdict.reason)

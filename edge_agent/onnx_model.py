@@ -62,3 +62,32 @@ class OnnxChurnModel:
         (curve,) = self.session.run(["expected_visits"], {self.input_name: features})
         return curve_at(curve, self.curve_days, float(days))
 
+
+    def check_outputs(self, values: np.ndarray) -> None:
+        """Run the graph on `values` and demand a finite number for every customer in every output.
+
+        Every output, not only `probability`: a graph may carry more, and one that yields NaN or fails at
+        run time must be refused before it is activated, however little data the canary had.
+        """
+        features = np.ascontiguousarray(values, dtype=np.float32)
+        try:
+            outputs = self.session.run(None, {self.input_name: features})
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelFileError(f"{self.directory.name}: the graph fails on a test prediction "
+                                 f"({' '.join(str(exc).split())[:200]})") from exc
+        for meta, output in zip(self.session.get_outputs(), outputs):
+            array = np.asarray(output)
+            if array.shape[:1] != (len(features),):
+                raise ModelFileError(f"{self.directory.name}: output {meta.name} has {array.shape[:1]} rows "
+                                     f"for {len(features)} customers")
+            if np.issubdtype(array.dtype, np.number) and not np.all(np.isfinite(array)):
+                raise ModelFileError(f"{self.directory.name}: output {meta.name} is not a finite number "
+                                     "on a test prediction")
+
+
+def probe_batch(feature_count: int, seed: int = 0) -> np.ndarray:
+    """Feature rows for a test prediction when the store has none: zeros, ones and plausible magnitudes."""
+    rng = np.random.default_rng(seed)
+    rows = [np.zeros(feature_count), np.ones(feature_count), np.full(feature_count, 30.0),
+            rng.uniform(0, 365, feature_count), rng.exponential(50, feature_count)]
+    return np.vstack(rows)

@@ -11,17 +11,27 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 TOPIC_ROOT = "retail/v1"
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
+# An id that becomes a topic level, a file name or an account name: no '/', no wildcard, no leading '.'
+# (so never '..' or a hidden file), nothing a shell or an ACL file would read differently.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
+_ID = re.compile(ID_PATTERN)
 
 
 class ContractError(Exception):
     """A value that would break the contract (an MQTT wildcard in a store id, a bad URL...)."""
 
 
-def _segment(value: str, what: str) -> str:
-    if not _SEGMENT.match(value):
-        raise ContractError(f"{what} {value!r} may hold only letters, digits, '.', '_' and '-'")
+def check_id(value: object, what: str) -> str:
+    """`value` if it is a safe id (chain, store, model version, account name), else ContractError."""
+    if not isinstance(value, str) or not _ID.match(value):
+        shown = value[:60] if isinstance(value, str) else value
+        raise ContractError(f"{what} {shown!r} must be 1 to 200 letters, digits, '.', '_' or '-', "
+                            "starting with a letter or digit")
     return value
+
+
+def _segment(value: str, what: str) -> str:
+    return check_id(value, what)
 
 
 def store_topic(chain: str, store_id: str, leaf: str) -> str:
@@ -59,8 +69,8 @@ def parse_store_topic(topic: str) -> tuple[str, str, str]:
     """(chain, store_id, leaf) of a store topic."""
     parts = topic.split("/")
     if len(parts) < 5 or "/".join(parts[:2]) != TOPIC_ROOT:
-        raise ContractError(f"{topic!r} is not a store topic")
-    return parts[2], parts[3], "/".join(parts[4:])
+        raise ContractError(f"{topic[:120]!r} is not a store topic")
+    return check_id(parts[2], "chain"), check_id(parts[3], "store id"), "/".join(parts[4:])
 
 
 @dataclass(frozen=True)

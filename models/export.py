@@ -17,8 +17,8 @@ import hashlib
 import io
 import json
 import logging
-import time
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,8 @@ def write_model_dir(
     manifest = {
         "schema": MANIFEST_SCHEMA,
         "version": version,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # Microseconds: a box activates only a release newer than the one it runs (models/release.py).
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "feature_schema_version": SCHEMA_VERSION,
         "feature_names": list(FEATURE_NAMES),
         "horizon_days": horizon_days,

@@ -16,10 +16,12 @@ puts such a payload in its dead-letter table with that reason.
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime
 from typing import Any
 
 from .risk import LEVELS
+from .safe_json import JsonRefused, loads_bounded
 
 ALERT_SCHEMA = "retail.churn-alert/1"
 OVERFLOW_SCHEMA = "retail.churn-alert-overflow/1"
@@ -36,12 +38,13 @@ class PayloadError(Exception):
 
 
 def decode(raw: bytes) -> dict[str, Any]:
+    """A JSON object within bounds (size, nesting, finite numbers, 64-bit integers, valid UTF-8), or PayloadError."""
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload of {len(raw)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"not JSON: {exc}") from None
+        document = loads_bounded(raw, MAX_PAYLOAD_BYTES)
+    except JsonRefused as exc:
+        raise PayloadError(str(exc)) from None
     if not isinstance(document, dict):
         raise PayloadError("not a JSON object")
     return document
@@ -94,9 +97,62 @@ def _origin(document: dict[str, Any], chain: str | None, store_id: str | None) -
 
 def _number(document: dict[str, Any], field: str, low: float | None = None, high: float | None = None) -> float:
     value = float(_require(document, field, (int, float)))
-    if value != value or (low is not None and value < low) or (high is not None and value > high):
-        raise PayloadError(f"field {field} must be a number in [{low}, {high}]")
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        raise PayloadError(f"field {field} must be a finite number in [{low}, {high}]")
     return value
+
+
+def _optional(document: dict[str, Any], field: str, kinds: type | tuple[type, ...]) -> Any:
+    """An optional field: absent or null, or of `kinds` (what a store may add to its status or metrics)."""
+    if document.get(field) is None:
+        return None
+    return _require(document, field, kinds)
+
+
+def _count(document: dict[str, Any], field: str) -> None:
+    value = _optional(document, field, int)
+    if value is not None and not 0 <= value <= 2**63 - 1:
+        raise PayloadError(f"field {field} must be a non-negative integer")
+
+
+def _short_text(document: dict[str, Any], field: str, limit: int = 500) -> None:
+    value = _optional(document, field, str)
+    if value is not None and len(value) > limit:
+        raise PayloadError(f"field {field} must be at most {limit} characters")
+
+
+def _names_to_text(document: dict[str, Any], field: str, limit: int = 200) -> None:
+    """An object of short names to short texts (a box's alarms, its children's states)."""
+    value = _optional(document, field, dict)
+    if value is None:
+        return
+    if len(value) > limit or not all(isinstance(v, str) and len(k) <= 200 and len(v) <= 1000 for k, v in value.items()):
+        raise PayloadError(f"field {field} must map at most {limit} names to texts")
+
+
+def _cameras(document: dict[str, Any]) -> None:
+    """{source: state}, or [{"source": ..., "state": ...}]: both shapes a box has sent."""
+    value = _optional(document, "cameras", (dict, list))
+    if isinstance(value, dict):
+        _names_to_text(document, "cameras")
+    elif isinstance(value, list) and not (len(value) <= 200 and all(
+            isinstance(c, dict) and isinstance(c.get("source"), str) and isinstance(c.get("state"), str)
+            for c in value)):
+        raise PayloadError("field cameras must list objects with a source and a state")
+
+
+def _health_fields(document: dict[str, Any]) -> None:
+    """What the console reads from a status or metrics message, each of the type it expects."""
+    for field in ("outbox_unacked", "outbox_unacked_bytes"):
+        _count(document, field)
+    for field in ("reason", "model_version", "last_score"):
+        _short_text(document, field)
+    for field in ("last_publish_at", "at"):
+        if document.get(field) is not None:
+            _timestamp(document, field)
+    _names_to_text(document, "alarms")
+    _names_to_text(document, "children")
+    _cameras(document)
 
 
 def check_alert(document: dict[str, Any], chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
@@ -115,10 +171,14 @@ def check_alert(document: dict[str, Any], chain: str | None = None, store_id: st
     if _require(document, "level", str) not in LEVELS:
         raise PayloadError(f"field level must be one of {', '.join(LEVELS)}")
     _require(document, "action", (str, type(None)))
+    _optional(document, "action_label", str)
     reasons = _require(document, "reasons", list)
     for index, reason in enumerate(reasons):
         if not isinstance(reason, dict) or not isinstance(reason.get("text"), str) or not isinstance(reason.get("feature"), str):
             raise PayloadError(f"reasons[{index}] needs text and feature")
+        for key in ("value", "usual"):
+            if reason.get(key) is not None:
+                _number(reason, key)
     _number(document, "clv_estimate", 0)
     _number(document, "action_cost_cap", 0)
     _text(document, "model_version")
@@ -193,8 +253,8 @@ def check_ack(raw: bytes) -> dict[str, Any]:
 def alert_id_of(raw: bytes) -> str | None:
     """The alert id of a payload that may break its contract, if one can be read at all."""
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        document = loads_bounded(raw, MAX_PAYLOAD_BYTES)
+    except JsonRefused:
         return None
     value = document.get("alert_id") if isinstance(document, dict) else None
     return value if isinstance(value, str) and 0 < len(value) <= 64 else None
@@ -207,6 +267,7 @@ def check_status(raw: bytes, chain: str | None = None, store_id: str | None = No
     if document.get("state") not in ("online", "offline"):
         raise PayloadError("field state must be online or offline")
     _origin(document, chain, store_id)
+    _health_fields(document)
     return document
 
 
@@ -221,13 +282,15 @@ def check_metrics(raw: bytes, chain: str | None = None, store_id: str | None = N
         raise PayloadError(f"schema must be {METRICS_SCHEMA!r}")
     _origin(document, chain, store_id)
     _timestamp(document, "at")
+    _health_fields(document)
     hours = document.get("footfall_hourly")
     if hours is None:
         return document
     if not isinstance(hours, list):
         raise PayloadError("field footfall_hourly must be a list")
     for index, hour in enumerate(hours):
-        valid = isinstance(hour, dict) and all(type(hour.get(n)) is int and hour[n] >= 0 for n in FOOTFALL_COUNTS)
+        valid = isinstance(hour, dict) and all(type(hour.get(n)) is int and 0 <= hour[n] < 2**31
+                                               for n in FOOTFALL_COUNTS)
         try:
             datetime.strptime(str(hour.get("hour")) if isinstance(hour, dict) else "", "%Y-%m-%dT%H:00")
         except ValueError:

@@ -8,8 +8,11 @@ A release is one JSON document (published retained on
      "onnx_b64": base64(model.onnx)}
 
 The signature covers the schema, chain, version, manifest and the graph's
-sha256 (so the graph too); the store checks it against the public key in its
-own configuration, then checks the graph's bytes against the hash.
+sha256 (so the graph too), and `rollback` when an operator deliberately
+publishes an older model; the store checks it against the public key in its
+own configuration, then checks the graph's bytes against the hash. Whatever
+the bytes, verification ends in a VerifiedRelease or a ReleaseError with a
+reason: never in an exception the release worker did not expect.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .contracts import ContractError, check_id
 from .export import MANIFEST_FILE, MODEL_FILE
+from .safe_json import JsonRefused, loads_bounded
 from .schema import SCHEMA_VERSION
 
 RELEASE_SCHEMA = "retail.model-release/1"
+MAX_RELEASE_BYTES = 16 * 1024 * 1024
+SIGNED = ("schema", "chain", "version", "sha256", "manifest")
 
 
 class ReleaseError(Exception):
@@ -44,9 +51,16 @@ class VerifiedRelease:
     onnx: bytes
     document: dict[str, Any]  # as received, kept beside the model for audit
 
+    @property
+    def rollback(self) -> bool:
+        """Signed by an operator as a deliberate return to an older model."""
+        return self.document.get("rollback") is True
+
 
 def _signed_part(document: dict[str, Any]) -> bytes:
-    part = {k: document[k] for k in ("schema", "chain", "version", "sha256", "manifest")}
+    part = {k: document[k] for k in SIGNED}
+    if "rollback" in document:  # signed only when present, so releases made before it verify as they did
+        part["rollback"] = document["rollback"]
     return json.dumps(part, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -86,38 +100,60 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def build_release(model_dir: Path, chain: str, key: Ed25519PrivateKey) -> dict[str, Any]:
-    """Sign a model directory (model.onnx + manifest.json) into a release document."""
+def build_release(model_dir: Path, chain: str, key: Ed25519PrivateKey, *, rollback: bool = False) -> dict[str, Any]:
+    """Sign a model directory (model.onnx + manifest.json) into a release document; `rollback` lets boxes
+    activate it although it is older than the model they run."""
     manifest = json.loads((model_dir / MANIFEST_FILE).read_text())
     onnx = (model_dir / manifest.get("model_file", MODEL_FILE)).read_bytes()
     digest = hashlib.sha256(onnx).hexdigest()
     if digest != manifest.get("sha256"):
         raise ReleaseError(f"{model_dir}: model.onnx does not match its manifest")
-    document = {"schema": RELEASE_SCHEMA, "chain": chain, "version": manifest["version"], "sha256": digest,
-                "manifest": manifest}
+    document: dict[str, Any] = {"schema": RELEASE_SCHEMA, "chain": chain, "version": manifest["version"],
+                                "sha256": digest, "manifest": manifest}
+    if rollback:
+        document["rollback"] = True
     document["signature"] = base64.b64encode(key.sign(_signed_part(document))).decode()
     document["onnx_b64"] = base64.b64encode(onnx).decode()
     return document
 
 
-def verify_release(raw: bytes | dict[str, Any], key: Ed25519PublicKey, chain: str | None = None) -> VerifiedRelease:
-    """Check schema, signature, hash, chain and feature schema; return what to install."""
+def _document(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """The release's fields, each of the type it must have, or ReleaseError."""
     try:
-        document = json.loads(raw) if isinstance(raw, (bytes, str)) else dict(raw)
-    except ValueError as exc:
-        raise ReleaseError(f"release is not JSON ({exc})") from exc
+        document = loads_bounded(raw, MAX_RELEASE_BYTES) if isinstance(raw, (bytes, str)) else dict(raw)
+    except JsonRefused as exc:
+        raise ReleaseError(f"release is not acceptable JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("schema") != RELEASE_SCHEMA:
         raise ReleaseError("not a model release document")
     missing = [k for k in ("chain", "version", "sha256", "manifest", "signature", "onnx_b64") if k not in document]
     if missing:
         raise ReleaseError(f"release lacks {', '.join(missing)}")
+    kinds = {"chain": str, "version": str, "sha256": str, "manifest": dict, "signature": str, "onnx_b64": str}
+    wrong = [k for k, kind in kinds.items() if not isinstance(document[k], kind)]
+    if wrong or ("rollback" in document and not isinstance(document["rollback"], bool)):
+        raise ReleaseError(f"release field {(wrong or ['rollback'])[0]} has the wrong type")
     try:
-        key.verify(base64.b64decode(document["signature"]), _signed_part(document))
+        check_id(document["version"], "release version")  # it becomes a folder name on the box
+    except ContractError as exc:
+        raise ReleaseError(str(exc)) from None
+    return document
+
+
+def verify_release(raw: bytes | dict[str, Any], key: Ed25519PublicKey, chain: str | None = None) -> VerifiedRelease:
+    """Check schema, signature, hash, chain and feature schema; return what to install."""
+    document = _document(raw)
+    try:
+        key.verify(base64.b64decode(document["signature"], validate=True), _signed_part(document))
     except (InvalidSignature, ValueError, TypeError):
-        raise ReleaseError(f"release {document.get('version')!r}: bad signature (unsigned or not from our server)") from None
-    onnx = base64.b64decode(document["onnx_b64"])
+        raise ReleaseError(f"release {document['version']!r}: bad signature (unsigned or not from our server)") from None
+    try:
+        onnx = base64.b64decode(document["onnx_b64"], validate=True)
+    except ValueError:
+        raise ReleaseError(f"release {document['version']!r}: the graph is not valid base64") from None
     if hashlib.sha256(onnx).hexdigest() != document["sha256"] or document["manifest"].get("sha256") != document["sha256"]:
         raise ReleaseError(f"release {document['version']!r}: model bytes do not match the signed hash")
+    if document["manifest"].get("version") != document["version"]:
+        raise ReleaseError(f"release {document['version']!r}: its manifest names another version")
     if chain is not None and document["chain"] != chain:
         raise ReleaseError(f"release {document['version']!r} is for chain {document['chain']!r}, not {chain!r}")
     if document["manifest"].get("feature_schema_version") != SCHEMA_VERSION:

@@ -5,7 +5,9 @@ The broker's files (see firmware_configs/mosquitto/) are a password file
 
 - a store may write only its own alert, status and metrics topics, and read
   only its own acks and its chain's model topic;
-- the aggregator reads every store's alerts, status and metrics and writes acks;
+- each aggregator (its own account: the broker makes the account name the
+  client id, so two aggregators on one account would knock each other off)
+  reads every store's alerts, status and metrics and writes acks;
 - the release publisher writes the model topics;
 - a regional broker's bridge forwards its stores' alerts, status and metrics
   of one chain, and brings back their acks and the chain's model release (the
@@ -18,13 +20,12 @@ its box; the broker only ever sees the hash.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 import subprocess
 from pathlib import Path
 
-from models.contracts import all_stores_topic, model_topic, store_topic
+from models.contracts import ContractError, all_stores_topic, check_id, model_topic, store_topic
 
 PASSWD = "/usr/bin/mosquitto_passwd"
 
@@ -50,20 +51,20 @@ def store_acl(chain: str, store_id: str) -> str:
     ])
 
 
-def service_acl() -> str:
+def aggregator_acl(user: str = "aggregator") -> str:
     return "\n".join([
-        "# the central aggregators (several may share the subscription)",
-        "user aggregator",
+        "# a central aggregator (several, each with its own account, share the subscription)",
+        f"user {user}",
         f"topic read {all_stores_topic('+', 'alert/churn')}",
         f"topic read {all_stores_topic('+', 'status')}",
         f"topic read {all_stores_topic('+', 'metrics')}",
         f"topic write {all_stores_topic('+', 'ack')}",
         "",
-        "# the model release publisher",
-        "user release",
-        "topic write retail/v1/+/model/current",
-        "",
     ])
+
+
+def release_acl() -> str:
+    return "\n".join(["# the model release publisher", "user release", "topic write retail/v1/+/model/current", ""])
 
 
 def _hash_into(password_file: Path, user: str, password: str) -> None:
@@ -106,9 +107,26 @@ def add_account(folder: Path, user: str, acl_block: str, secret_name: str) -> Pa
 
 def init_services(folder: Path) -> tuple[Path, Path]:
     """The aggregator and release accounts (run once per broker)."""
-    aggregator = add_account(folder, "aggregator", service_acl().split("\n\n")[0], "aggregator.mqtt-password")
-    release = add_account(folder, "release", service_acl().split("\n\n")[1], "release.mqtt-password")
+    aggregator = add_account(folder, "aggregator", aggregator_acl(), "aggregator.mqtt-password")
+    release = add_account(folder, "release", release_acl(), "release.mqtt-password")
     return aggregator, release
+
+
+def _service_username(prefix: str, name: str, what: str) -> str:
+    try:
+        return f"{prefix}{check_id(name, what)}"
+    except ContractError as exc:
+        raise BrokerAccountError(str(exc)) from None
+
+
+def aggregator_username(name: str) -> str:
+    return _service_username("aggregator-", name, "aggregator name")
+
+
+def add_aggregator(folder: Path, name: str) -> Path:
+    """One more aggregator's own account (`aggregator-NAME`); returns its password file."""
+    user = aggregator_username(name)
+    return add_account(folder, user, aggregator_acl(user), f"{user}.mqtt-password")
 
 
 def add_store(folder: Path, chain: str, store_id: str) -> Path:
@@ -118,9 +136,7 @@ def add_store(folder: Path, chain: str, store_id: str) -> Path:
 
 
 def bridge_username(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise BrokerAccountError(f"bridge name {name!r} may hold only letters, digits, '.', '_' and '-'")
-    return f"bridge.{name}"
+    return _service_username("bridge.", name, "bridge name")
 
 
 def bridge_acl(chain: str, name: str) -> str:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from models.alerting import AlertPolicy, AlertPolicyError
 from models.contracts import ContractError
+from models.interrupts import stop_on_interrupt_and_term
 from models.labels import LabelError
 from models.risk import RiskConfig, RiskConfigError
 from models.survival import SurvivalDataError
@@ -314,7 +315,7 @@ def federate_command(
 ) -> None:
     """Run the federation on the SuperLink: rounds, checkpoints, calibration and the exported release.
 
-    Example: churn-server federate --superlink 10.0.0.5:9093 --root-certificates ca.crt --as-of 2026-11-22 --state-dir /var/lib/churn/federation
+    Example: churn-server federate --superlink 127.0.0.1:9093 --root-certificates ca.crt --as-of 2026-11-22 --state-dir /var/lib/churn/federation
     """
     with one_line_errors():
         raw = {"as-of": as_of, "state-dir": str(state_dir.resolve()), "num-server-rounds": rounds, "chain": chain,
@@ -384,6 +385,11 @@ def keys(
     typer.echo(f"Private key: {out} (keep it on this server). Public key for the stores: {public}")
 
 
+CertFileOption = Annotated[Optional[Path], typer.Option(
+    "--cert-file", help="TLS client certificate (churn-server pki client): the broker's TLS listener requires one.")]
+KeyFileOption = Annotated[Optional[Path], typer.Option("--key-file", help="Its private key.")]
+
+
 @app.command()
 def release(
     model: Annotated[Path, typer.Option("--model", help="Model directory (model.onnx + manifest.json).")],
@@ -391,17 +397,20 @@ def release(
     signing_key: Annotated[Path, typer.Option("--signing-key", help="Ed25519 private key (churn-server keys).")],
     mqtt_url: Annotated[Optional[str], typer.Option("--mqtt", help="Publish retained to this broker.")] = None,
     ca_file: Annotated[Optional[Path], typer.Option("--ca-file", help="CA of the broker's TLS certificate.")] = None,
+    cert_file: CertFileOption = None,
+    key_file: KeyFileOption = None,
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help="The broker password of the URL's user (e.g. mqtts://release@broker).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the signed release document here.")] = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Let boxes take it although it is older than the model they run (a deliberate return).")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Sign a model and publish it retained on retail/v1/{chain}/model/current.
+    """Sign a model and publish it retained on retail/v1/{chain}/model/current (boxes take only newer models).
 
     Example: churn-server release --model state/release/fed-2026-11-22-r5-1a2b --chain acme --signing-key release.key --mqtt mqtts://release@broker:8883 --ca-file ca.crt --password-file release.mqtt-password
     """
     with one_line_errors():
-        broker = BrokerSettings(mqtt_url, ca_file, password_file=password_file) if mqtt_url else None
-        result = release_model(model, chain, signing_key, broker=broker, out=out)
+        broker = BrokerSettings(mqtt_url, ca_file, cert_file, key_file, password_file) if mqtt_url else None
+        result = release_model(model, chain, signing_key, broker=broker, out=out, rollback=rollback)
     if as_json:
         print_json(result)
         return
@@ -414,6 +423,8 @@ def aggregator_command(
     mqtt_url: Annotated[str, typer.Option("--mqtt", help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT.")],
     db: CentralDbOption,
     ca_file: Annotated[Optional[Path], typer.Option("--ca-file", help="CA of the broker's TLS certificate.")] = None,
+    cert_file: CertFileOption = None,
+    key_file: KeyFileOption = None,
     password_file: Annotated[Optional[Path], typer.Option("--password-file", help="The broker password of the URL's user (e.g. mqtt://aggregator@host).")] = None,
     group: Annotated[str, typer.Option("--group", help="Shared-subscription group: aggregators in one group split the alerts.")] = "churn-aggregators",
     client_id: Annotated[Optional[str], typer.Option("--client-id", help="Stable MQTT client id, distinct per aggregator (default churn-aggregator-GROUP-HOSTNAME).")] = None,
@@ -426,7 +437,7 @@ def aggregator_command(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("churn.aggregator.mqtt").setLevel(logging.WARNING)
     with one_line_errors():
-        broker = BrokerSettings(mqtt_url, ca_file, password_file=password_file)
+        broker = BrokerSettings(mqtt_url, ca_file, cert_file, key_file, password_file)
         settings = AggregatorSettings(broker, group, client_id, session_expiry)
         run_aggregator(db, settings)
 
@@ -487,7 +498,7 @@ def console_command(
     session_hours: Annotated[float, typer.Option("--session-hours", help="A login lasts this long.")] = 12.0,
     stale_after: Annotated[float, typer.Option("--stale-after", help="Seconds without a status before an online store is shown silent.")] = 300.0,
     public_origin: Annotated[list[str], typer.Option("--public-origin", help="The console's address as browsers see it behind a proxy, e.g. https://console.acme.example (repeatable).")] = [],  # noqa: B006
-    forwarded_allow_ips: Annotated[str, typer.Option("--forwarded-allow-ips", help="Proxies whose X-Forwarded-For/-Proto are trusted (comma-separated).")] = "127.0.0.1",
+    forwarded_allow_ips: Annotated[str, typer.Option("--forwarded-allow-ips", help="Addresses of the reverse proxies whose X-Forwarded-For/-Proto are trusted (comma-separated; default: none, every client is who it connects as).")] = "",
 ) -> None:
     """Serve the console: the REST API under /api/, its OpenAPI at /openapi.json and the web page at /.
 
@@ -518,6 +529,25 @@ UsernameOption = Annotated[str, typer.Option("--username", help="The account's l
 ReplaceOption = Annotated[
     bool, typer.Option("--replace", help="Reset an existing account (password, role, stores) and end its sessions.")
 ]
+
+
+@app.command("fleet-gateway")
+def fleet_gateway_command(
+    superlink: Annotated[str, typer.Option("--superlink", help="The SuperLink's loopback address HOST:PORT (its --host 127.0.0.1 --port).")],
+    certfile: Annotated[Path, typer.Option("--ssl-certfile", help="TLS certificate the stores see (the SuperLink's).")],
+    keyfile: Annotated[Path, typer.Option("--ssl-keyfile", help="Its private key.")],
+    ca_file: Annotated[Path, typer.Option("--ca-file", help="The chain's CA (checks the SuperLink's certificate).")],
+    host: Annotated[str, typer.Option("--host", help="Address the stores reach.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port the stores reach.")] = 9092,
+) -> None:
+    """Serve the stores' SuperNodes the SuperLink's Fleet API, and nothing else of it; runs until SIGTERM.
+
+    Example: churn-server fleet-gateway --superlink 127.0.0.1:9093 --ssl-certfile superlink.crt --ssl-keyfile superlink.key --ca-file ca.crt --port 9092
+    """
+    from .fleet_gateway import GatewaySettings, serve_gateway  # uvicorn: only for this command
+
+    with one_line_errors():
+        serve_gateway(GatewaySettings(host, port, superlink, certfile, keyfile, ca_file))
 
 
 @app.command("create-admin")
@@ -560,6 +590,7 @@ def create_user(
 
 
 def main() -> None:
+    stop_on_interrupt_and_term()
     app(prog_name="churn-server")
 
 

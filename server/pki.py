@@ -8,7 +8,10 @@
   (OpenSSH format, as Flower expects); its public half is registered on the
   SuperLink with `flwr supernode register`.
 
-Private keys are written with mode 0600 and never overwritten.
+Private keys are written with mode 0600 and never overwritten. Every name
+that becomes a file name (a store id, a server or client name) must be a safe
+id (models.contracts.check_id): `x/../../escaped` is refused, not written
+outside the folder.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from models.contracts import ContractError, check_id
+
 VALID_DAYS = 825
 
 
@@ -35,6 +40,13 @@ class PkiError(Exception):
 class Issued:
     key: Path
     certificate: Path
+
+
+def _safe(name: str, what: str) -> str:
+    try:
+        return check_id(name, what)
+    except ContractError as exc:
+        raise PkiError(str(exc)) from None
 
 
 def _write_private(path: Path, key: ec.EllipticCurvePrivateKey, encoding: serialization.Encoding,
@@ -110,6 +122,7 @@ def _issue(folder: Path, stem: str, common_name: str, usage: ExtendedKeyUsageOID
 
 def server_certificate(folder: Path, name: str, hosts: list[str]) -> Issued:
     """A TLS server certificate valid for `hosts` (names or IP addresses)."""
+    _safe(name, "server name")
     if not hosts:
         raise PkiError("give at least one --host the stores will use to reach the server")
     return _issue(folder, name, hosts[0], ExtendedKeyUsageOID.SERVER_AUTH, hosts)
@@ -117,11 +130,20 @@ def server_certificate(folder: Path, name: str, hosts: list[str]) -> Issued:
 
 def client_certificate(folder: Path, store_id: str) -> Issued:
     """A store box's TLS client certificate; its common name is the store id."""
+    _safe(store_id, "store id")
     return _issue(folder, f"store-{store_id}", store_id, ExtendedKeyUsageOID.CLIENT_AUTH)
+
+
+def service_certificate(folder: Path, name: str) -> Issued:
+    """A TLS client certificate for a service reaching the broker's TLS listener (release, a remote
+    aggregator, a regional broker's bridge): `name.crt` and `name.key`."""
+    _safe(name, "client name")
+    return _issue(folder, name, name, ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def supernode_key(folder: Path, store_id: str) -> tuple[Path, Path]:
     """(private, public) SuperNode authentication keys in OpenSSH format (NIST P-384)."""
+    _safe(store_id, "store id")
     key = ec.generate_private_key(ec.SECP384R1())
     private = folder / f"supernode-{store_id}"
     _write_private(private, key, serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH)

@@ -14,9 +14,11 @@ from .mqtt_client import BrokerSettings, publish_retained
 
 def release_model(
     model_dir: Path, chain: str, signing_key: Path, *, broker: BrokerSettings | None = None, out: Path | None = None,
+    rollback: bool = False,
 ) -> dict[str, Any]:
-    """Sign `model_dir` for `chain`; write the document to `out` and/or publish it retained."""
-    document = build_release(model_dir, chain, load_private_key(signing_key))
+    """Sign `model_dir` for `chain`; write the document to `out` and/or publish it retained. Boxes take only a
+    release newer than the model they run, unless `rollback` (signed in) says an operator is going back."""
+    document = build_release(model_dir, chain, load_private_key(signing_key), rollback=rollback)
     payload = json.dumps(document).encode()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

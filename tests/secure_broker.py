@@ -11,7 +11,7 @@ from pathlib import Path
 
 from demo.broker import write_config
 from server.broker_accounts import add_store, init_services
-from server.pki import create_ca, server_certificate
+from server.pki import client_certificate, create_ca, server_certificate
 from tests.services import Mosquitto, free_port
 
 
@@ -29,6 +29,15 @@ class SecureBroker:
     def plain_url(self, user: str, password_file: Path) -> str:
         return f"mqtt://{user}:{password_file.read_text().strip()}@127.0.0.1:{self.plain_port}"
 
+    def client_files(self, store_id: str) -> tuple[str, str, str]:
+        """(CA, client certificate, key) a store box presents on the TLS listener."""
+        return (str(self.pki / "ca.crt"), str(self.pki / f"store-{store_id}.crt"), str(self.pki / f"store-{store_id}.key"))
+
+    def tls_args(self, store_id: str) -> list[str]:
+        """--ca-file, --cert-file and --key-file of a store box's commands."""
+        ca, cert, key = self.client_files(store_id)
+        return ["--ca-file", ca, "--cert-file", cert, "--key-file", key]
+
 
 def start_secure_broker(root: Path, chain: str, stores: list[str], extra: str = "") -> SecureBroker:
     """CA, broker certificate, service and store accounts, then Mosquitto on the shipped config."""
@@ -38,6 +47,7 @@ def start_secure_broker(root: Path, chain: str, stores: list[str], extra: str = 
     init_services(accounts)
     for store in stores:
         add_store(accounts, chain, store)
+        client_certificate(pki, store)
     data.mkdir(parents=True, exist_ok=True)
     tls_port, plain_port = free_port(), free_port()
     broker = Mosquitto(data, port=plain_port)

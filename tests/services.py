@@ -115,18 +115,25 @@ def flower_env(flwr_home: Path) -> dict[str, str]:
 
 @dataclass
 class SuperLink:
-    """flower-superlink with TLS, SuperNode authentication and a database (so restarts keep nodes)."""
+    """flower-superlink as shipped: loopback only (its Control API with it), TLS, SuperNode authentication and a
+    database (so restarts keep nodes); the stores reach its Fleet API through `gateway`, as they do for real."""
 
     folder: Path
     pki: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    gateway: FleetGateway | None = None
 
     def start(self) -> SuperLink:
         self.folder.mkdir(parents=True, exist_ok=True)
         log = open(self.folder / "superlink.log", "ab")
+        if self.gateway is None:
+            self.gateway = FleetGateway(self.folder / "gateway", self.pki, self.address)
+        if self.gateway.process is None:
+            self.gateway.start()  # on the same port as before a kill: the stores keep their address
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "flower-superlink"), "--port", str(self.port), "--database", str(self.folder / "state.db"),
+            [str(VENV_BIN / "flower-superlink"), "--host", "127.0.0.1", "--port", str(self.port),
+             "--database", str(self.folder / "state.db"),
              "--ssl-ca-certfile", str(self.pki / "ca.crt"), "--ssl-certfile", str(self.pki / "superlink.crt"),
              "--ssl-keyfile", str(self.pki / "superlink.key"), "--enable-supernode-auth",
              "--disable-runtime-dependency-installation"],
@@ -136,13 +143,23 @@ class SuperLink:
         return self
 
     def kill(self) -> None:
+        """The central server crashes: the SuperLink and the gateway with it."""
         if self.process is not None:
             kill_tree(self.process)
             self.process = None
+        if self.gateway is not None:
+            self.gateway.kill()
 
     @property
     def address(self) -> str:
+        """The Control API (and everything else): on the central server's loopback."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def fleet_address(self) -> str:
+        """What the stores are given: the fleet gateway."""
+        assert self.gateway is not None
+        return self.gateway.address
 
     def cli_home(self) -> Path:
         """A FLWR_HOME whose default connection is this SuperLink (for `flwr supernode register`)."""
@@ -160,6 +177,37 @@ class SuperLink:
 
 
 @dataclass
+class FleetGateway:
+    """`churn-server fleet-gateway`: the stores' only door to the SuperLink (its Fleet API)."""
+
+    folder: Path
+    pki: Path
+    superlink: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> FleetGateway:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "gateway.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(VENV_BIN / "churn-server"), "fleet-gateway", "--superlink", self.superlink, "--host", "127.0.0.1",
+                 "--port", str(self.port), "--ssl-certfile", str(self.pki / "superlink.crt"),
+                 "--ssl-keyfile", str(self.pki / "superlink.key"), "--ca-file", str(self.pki / "ca.crt")],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port(self.port, 30)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None:
+            kill_tree(self.process)
+            self.process = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass
 class SuperNode:
     folder: Path
     superlink: SuperLink
@@ -167,15 +215,17 @@ class SuperNode:
     node_config: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # e.g. a PYTHONPATH that changes what the store answers
 
     def start(self) -> SuperNode:
         self.folder.mkdir(parents=True, exist_ok=True)
         log = open(self.folder / "supernode.log", "ab")
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "flower-supernode"), "--superlink", self.superlink.address, "--port", str(self.port),
+            [str(VENV_BIN / "flower-supernode"), "--superlink", self.superlink.fleet_address, "--port", str(self.port),
              "--root-certificates", str(self.superlink.pki / "ca.crt"),
              "--auth-supernode-private-key", str(self.private_key), "--node-config", self.node_config],
-            stdout=log, stderr=subprocess.STDOUT, env=flower_env(self.folder / "home"), start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, env={**flower_env(self.folder / "home"), **self.env},
+            start_new_session=True,
         )
         return self
 
@@ -183,6 +233,31 @@ class SuperNode:
         if self.process is not None:
             kill_tree(self.process)
             self.process = None
+
+
+@contextlib.contextmanager
+def federation_site(root: Path, store_dbs: list[Path], env: dict[str, dict[str, str]] | None = None,
+                    ) -> Iterator[tuple[SuperLink, dict[str, SuperNode]]]:
+    """A chain's CA, the SuperLink (loopback, behind its gateway) and a registered SuperNode per store database
+    (`env` adds environment variables to a store's SuperNode, by store id); all stopped afterwards."""
+    from server.pki import create_ca, server_certificate, supernode_key
+
+    pki = root / "pki"
+    create_ca(pki, "Demo Retail")
+    server_certificate(pki, "superlink", ["127.0.0.1", "localhost"])
+    superlink = SuperLink(root / "superlink", pki).start()
+    nodes: dict[str, SuperNode] = {}
+    try:
+        for db in store_dbs:  # the operator registers each store's key, on the central server
+            private, public = supernode_key(pki, db.stem)
+            superlink.register(public)
+            nodes[db.stem] = SuperNode(root / db.stem, superlink, private, f'store-db="{db}" threads=1',
+                                       env=(env or {}).get(db.stem, {})).start()
+        yield superlink, nodes
+    finally:
+        for node in nodes.values():
+            node.kill()
+        superlink.kill()
 
 
 # --- PostgreSQL (the central database for large chains) ---

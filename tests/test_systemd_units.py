@@ -41,7 +41,8 @@ def service_settings(unit: Path) -> dict[str, list[str]]:
 
 def test_units_are_shipped_for_the_box_and_the_central_side() -> None:
     assert {u.name for u in UNITS} >= {"edge-agent.service", "churn-aggregator@.service",
-                                       "churn-console.service", "flower-superlink.service"}
+                                       "churn-console.service", "flower-superlink.service",
+                                       "churn-fleet-gateway.service"}
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
@@ -78,3 +79,11 @@ def test_the_store_agent_is_watched_limited_and_always_restarted() -> None:
     assert int(settings["WatchdogSec"]) > 0
     assert settings["MemoryMax"] and settings["CPUQuota"].endswith("%")
     assert settings["KillMode"] == "mixed"  # the agent stops its own children on SIGTERM
+
+
+def test_the_superlink_listens_on_loopback_and_the_stores_get_only_the_gateway() -> None:
+    """Its Control API registers keys and starts code on the server: nothing but this host may reach it."""
+    (superlink,) = service_settings(ROOT / "firmware_configs/systemd/flower-superlink.service")["ExecStart"]
+    assert "--host 127.0.0.1" in superlink and "--enable-supernode-auth" in superlink
+    (gateway,) = service_settings(ROOT / "firmware_configs/systemd/churn-fleet-gateway.service")["ExecStart"]
+    assert "fleet-gateway --superlink 127.0.0.1:9093" in gateway and "--port 9092" in gateway

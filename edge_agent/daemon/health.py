@@ -54,16 +54,28 @@ class DaemonMetrics:
 
 
 class Health:
-    """Heartbeats and alarms, shared by the components (each writes only its own entries)."""
+    """Heartbeats and alarms, shared by the components (each writes only its own entries).
 
-    def __init__(self, data_dir: Path, memory_alarm_mb: float, disk_alarm_free_mb: float):
+    An alarm shows at once in /health, in /metrics (`churn_alarm{alarm}` 1, back to 0 when cleared) and,
+    with the next status message, on the console.
+    """
+
+    def __init__(self, data_dir: Path, memory_alarm_mb: float, disk_alarm_free_mb: float,
+                 metrics: DaemonMetrics | None = None):
         self.data_dir = data_dir
         self.memory_alarm_mb = memory_alarm_mb
         self.disk_alarm_free_mb = disk_alarm_free_mb
+        self.metrics = metrics
         self.beats: dict[str, tuple[float, float]] = {}  # component -> (last beat, allowed silence)
         self.details: dict[str, Any] = {}
         self.alarms: dict[str, str] = {}
         self.lock = threading.Lock()
+        for name in ("memory", "disk", "outbox_quota", "mqtt"):
+            self._gauge(name, 0)
+
+    def _gauge(self, name: str, value: int) -> None:
+        if self.metrics is not None:
+            self.metrics.alarm.labels(name).set(value)
 
     def beat(self, component: str, allowed_silence: float, **details: Any) -> None:
         with self.lock:
@@ -74,10 +86,13 @@ class Health:
     def raise_alarm(self, name: str, text: str) -> None:
         with self.lock:
             self.alarms[name] = text
+        self._gauge(name, 1)
 
     def clear_alarm(self, name: str) -> None:
         with self.lock:
-            self.alarms.pop(name, None)
+            raised = self.alarms.pop(name, None) is not None
+        if raised:
+            self._gauge(name, 0)
 
     def stale(self) -> list[str]:
         now = time.time()
@@ -102,8 +117,6 @@ class Health:
             self.raise_alarm("disk", f"{free:.0f} MB free on {self.data_dir} < {self.disk_alarm_free_mb:.0f} MB")
         else:
             self.clear_alarm("disk")
-        for name in ("memory", "disk", "outbox_quota", "mqtt"):
-            metrics.alarm.labels(name).set(1 if name in self.alarms else 0)
         return total
 
     def document(self, extra: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -12,6 +12,13 @@ scoring transaction, a drain), the uplink says goodbye (status offline), the
 children get SIGTERM, and the process exits 0. A kill -9 at any moment loses
 nothing: every unit of work is a transaction, the drop folder keeps unread
 files, the outbox keeps unacknowledged alerts.
+
+No input stops a loop: whatever a step raises (a corrupt database, a file or a
+release nobody foresaw) raises that loop's alarm, visible in /health, /metrics
+and the status the console shows, and the loop carries on and tries again; the
+rest of the box keeps working. A thread that dies anyway stops the daemon with
+exit status 1 and its name; a store database that cannot be opened at all
+stops it with exit status 78 (the unit does not restart it: it needs a human).
 """
 
 from __future__ import annotations
@@ -30,26 +37,35 @@ from pathlib import Path
 from typing import Any
 
 from models.alerting import AlertPolicy
-from models.release import ReleaseError, load_public_key, verify_release
 from models.risk import RiskConfig
 
 from ..config import EdgeConfig
-from ..model_registry import ModelRegistry, ModelRegistryError, install_and_activate
+from ..model_registry import ModelRegistry
 from ..mqtt_client import BrokerConfig
 from ..outbox import Outbox
 from ..publisher import PublisherSettings
-from ..score import ScoringError, ScoringPolicy, score_store
+from ..score import ScoringPolicy, score_store
 from ..store_db import StoreDatabase, StoreDbError, open_store_db, open_store_db_readonly, write_transaction
 from . import memory, systemd
 from .children import SupervisedChild
 from .dropbox import Dropbox
 from .health import PORT_FILE, DaemonMetrics, Health, serve
 from .logs import setup_logging
+from .releases import ReleaseWorker, one_line
 from .schedule import next_run
 from .uplink import Uplink
 
 log = logging.getLogger("edge_agent.daemon")
 VENV_BIN = Path(sys.executable).parent
+NEEDS_AN_OPERATOR = 78  # EX_CONFIG: the unit's RestartPreventExitStatus, so systemd does not loop on it
+
+
+class DaemonError(Exception):
+    """The daemon cannot start or go on; the message says why, `status` is the exit status."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
 
 
 def _toml_value(value: Any) -> str:
@@ -69,7 +85,7 @@ class Daemon:
         self.wake_uplink = threading.Event()
         self.metrics = DaemonMetrics()
         data = config.store.data_dir
-        self.health = Health(data, config.daemon.memory_alarm_mb, config.daemon.disk_alarm_free_mb)
+        self.health = Health(data, config.daemon.memory_alarm_mb, config.daemon.disk_alarm_free_mb, self.metrics)
         self.policy = ScoringPolicy(RiskConfig.from_mapping(config.risk), AlertPolicy.from_mapping(config.alerts),
                                     self._pseudonymise_key())
         self.children: list[SupervisedChild] = []
@@ -77,6 +93,7 @@ class Daemon:
         self.releases: queue.Queue[bytes] | None = None
         self.last_score: dict[str, Any] = {}
         self.run_dir = data / "run"
+        self.exit_status = 0
 
     def _pseudonymise_key(self) -> bytes | None:
         key_file = self.config.alerts.get("pseudonymise_key_file")
@@ -88,19 +105,33 @@ class Daemon:
 
     # --- loops (each on its own thread) ----------------------------------------
     def _loop(self, name: str, period: float, step: Callable[[StoreDatabase], None]) -> None:
-        """Run `step` every `period` seconds with a heartbeat; log and survive its errors."""
-        store = self._store()
+        """Run `step` every `period` seconds with a heartbeat; whatever it raises is an alarm, never the end."""
+        store: StoreDatabase | None = None
         try:
             while not self.stop.is_set():
                 try:
+                    if store is None:
+                        store = self._store()
                     step(store)
-                except (sqlite3.Error, OSError, ScoringError, ModelRegistryError) as exc:
-                    log.error("%s failed: %s", name, exc, extra={"loop": name})
+                    self.health.clear_alarm(name)
+                except Exception as exc:  # noqa: BLE001 (a loop survives anything its input can do to it)
+                    self._failed(name, exc)
+                    if store is not None and isinstance(exc, sqlite3.DatabaseError):
+                        store.close()  # open afresh next time: the file may have been repaired or replaced
+                        store = None
                 self.health.beat(name, allowed_silence=max(600.0, period * 5))
                 if self.stop.wait(period):
                     break
         finally:
-            store.close()
+            if store is not None:
+                store.close()
+
+    def _failed(self, name: str, exc: BaseException) -> None:
+        """Raise the loop's alarm; log it when it is new (not every few seconds while it lasts)."""
+        text = f"{name} failed: {one_line(exc)}"
+        if self.health.alarms.get(name) != text:
+            log.error(text, extra={"loop": name})
+        self.health.raise_alarm(name, text)
 
     def _dropbox_step(self, dropbox: Dropbox) -> Callable[[StoreDatabase], None]:
         def step(store: StoreDatabase) -> None:
@@ -156,26 +187,6 @@ class Daemon:
         marker.write_text(str(time.time()))
         log.info("retention: %d transactions and %d acknowledged outbox rows removed", deleted, pruned,
                  extra={"deleted_transactions": deleted, "pruned_outbox": pruned})
-
-    def _release_worker(self) -> None:
-        assert self.releases is not None and self.config.models.public_key is not None
-        key = load_public_key(self.config.models.public_key)
-        registry = ModelRegistry(self.config.models_dir)
-        while not self.stop.is_set():
-            try:
-                payload = self.releases.get(timeout=1.0)
-            except queue.Empty:
-                self.health.beat("releases", 600)
-                continue
-            try:
-                release = verify_release(payload, key, self.config.store.chain)
-                verdict = install_and_activate(registry, release, self.config.store.db_path)
-                log.info("release %s: %s", release.version, verdict.reason,
-                         extra={"version": release.version, "accepted": verdict.accepted})
-            except (ReleaseError, ModelRegistryError) as exc:
-                log.error("release refused: %s", exc)
-                self.health.beat("releases", 600, last_refusal=str(exc))
-            self.health.beat("releases", 600, current=registry.current)
 
     # --- children -------------------------------------------------------------------
     def _camera_children(self) -> list[SupervisedChild]:
@@ -258,9 +269,14 @@ class Daemon:
         setup_logging(config.daemon.log_file, config.daemon.log_max_mb, config.daemon.log_backups)
         memory.limit_malloc_arenas()  # before any thread starts
         self._install_signals()
-        with self._store() as store:  # creates and migrates before anything else touches it
-            log.info("store %s of chain %s starting", store.store_id, store.chain,
-                     extra={"schema_version": store.schema_version()})
+        try:
+            with self._store() as store:  # creates and migrates before anything else touches it
+                log.info("store %s of chain %s starting", store.store_id, store.chain,
+                         extra={"schema_version": store.schema_version()})
+        except (sqlite3.Error, StoreDbError, OSError) as exc:
+            raise DaemonError(f"the store database {self.config.store.db_path} cannot be opened "
+                              f"({one_line(exc)}); restore it from a backup or move it aside",
+                              NEEDS_AN_OPERATOR) from None
         server = serve(config.daemon.http_host, config.daemon.http_port, self.metrics, self.health, self.health_extra)
         dropbox = Dropbox(config.drop_folder, config.ingest.settle_seconds)
         self._thread("dropbox", lambda: self._loop("dropbox", config.ingest.poll_seconds, self._dropbox_step(dropbox)))
@@ -286,8 +302,8 @@ class Daemon:
             child.terminate()
             child.join(timeout=30)
         server.shutdown()
-        log.info("stopped")
-        return 0
+        log.info("stopped", extra={"exit_status": self.exit_status})
+        return self.exit_status
 
     def _start_uplink(self) -> None:
         mqtt = self.config.mqtt
@@ -304,16 +320,27 @@ class Daemon:
                                      session_expiry=int(mqtt.session_expiry_days * 86400),
                                      max_inflight=mqtt.max_inflight, resend_after=mqtt.resend_after_seconds)
         if self.config.models.fetch_releases:
+            assert self.config.models.public_key is not None
             self.releases = queue.Queue()
-            self._thread("releases", self._release_worker)
+            worker = ReleaseWorker(self.releases, self.config.models.public_key, self.config.models_dir,
+                                   store_cfg.chain, store_cfg.db_path, self.health, self.stop)
+            self._thread("releases", worker.run)
 
         def run_uplink() -> None:
-            with self._store() as store:
-                uplink = Uplink(store, settings, stop=self.stop, wake=self.wake_uplink, drain_every=mqtt.drain_every_seconds,
-                                status_every=mqtt.status_every_seconds, metrics_every=mqtt.metrics_every_seconds,
-                                status_details=self.status_details, health_details=self.status_details,
-                                releases=self.releases, on_beat=self._uplink_beat(store))
-                uplink.run()
+            delay = 1.0
+            while not self.stop.is_set():
+                try:
+                    with self._store() as store:
+                        uplink = Uplink(store, settings, stop=self.stop, wake=self.wake_uplink,
+                                        drain_every=mqtt.drain_every_seconds, status_every=mqtt.status_every_seconds,
+                                        metrics_every=mqtt.metrics_every_seconds, status_details=self.status_details,
+                                        health_details=self.status_details, releases=self.releases,
+                                        on_beat=self._uplink_beat(store))
+                        uplink.run()
+                except Exception as exc:  # noqa: BLE001 (an alarm and a fresh start, never a dead uplink)
+                    self._failed("uplink", exc)
+                    self.stop.wait(delay)
+                    delay = min(delay * 2, 60.0)
 
         self._thread("uplink", run_uplink)
 
@@ -345,6 +372,7 @@ class Daemon:
             dead = [t.name for t in self.threads if not t.is_alive()]
             if dead:
                 log.error("threads died: %s; stopping so the service manager restarts us", dead)
+                self.exit_status = 1
                 self.stop.set()
                 break
             if interval is not None and not self.health.stale():

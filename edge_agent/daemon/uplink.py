@@ -83,6 +83,13 @@ class Uplink:
                 self.releases.put(payload)
 
     def run(self) -> None:
+        """Until stop; the connection is closed however the loop ends (an error must not leave it behind)."""
+        try:
+            self._run()
+        finally:
+            self.publisher.close(reason="stopped")
+
+    def _run(self) -> None:
         delay, next_status, next_metrics = 1.0, 0.0, 0.0
         while not self.stop.is_set():
             if not self.publisher.connected:
@@ -120,4 +127,3 @@ class Uplink:
             self.on_beat(connected=True, remaining=result.remaining, published_total=self.published)
             if self.wake.wait(self.drain_every):
                 self.wake.clear()
-        self.publisher.close(reason="stopped")

@@ -139,7 +139,10 @@ def _jsonl_records(handle: BinaryIO, validator: RowValidator) -> Iterator[tuple 
                 yield Rejected(line_no, raw, "not UTF-8", "row holds bytes that are not UTF-8")
                 continue
             except ValueError as exc:
-                yield Rejected(line_no, raw, "not a JSON object", f"invalid JSON: {exc}")
+                yield Rejected(line_no, raw, "not a JSON object", f"invalid JSON: {str(exc)[:200]}")
+                continue
+            except RecursionError:  # a few KB of [[[[...: one row's problem, never the file's or the box's
+                yield Rejected(line_no, raw, "not a JSON object", "invalid JSON: nested too deeply")
                 continue
             if not isinstance(obj, dict):
                 yield Rejected(line_no, raw, "not a JSON object", f"found a JSON {type(obj).__name__}")
@@ -156,6 +159,8 @@ def _jsonl_records(handle: BinaryIO, validator: RowValidator) -> Iterator[tuple 
                 )
             except RowRejected as rejected:
                 yield Rejected(line_no, raw, rejected.reason, rejected.detail)
+            except (TypeError, ValueError, OverflowError, RecursionError) as exc:  # a value of a type no till sends
+                yield Rejected(line_no, raw, "bad value", f"a value could not be read ({type(exc).__name__})")
     except READ_ERRORS as exc:
         yield Rejected(line_no + 1, b"", "unreadable data", f"unreadable after line {line_no}: {exc}")
 

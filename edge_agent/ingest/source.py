@@ -73,10 +73,11 @@ def _csv_header(path: Path, head: bytes) -> tuple[str, ...]:
     columns = tuple(normalise_column(c) for c in next(csv.reader([text]), []))
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        found = ", ".join(c for c in columns if c) or "nothing"
-        raise IngestError(
-            f"{path}: not a POS CSV: header lacks {', '.join(missing)} (found: {found[:200]})"
-        )
+        # Name only the contract's own columns: the first line of a file that is no export at all (a key, a
+        # password file linked in) must never be copied into a reason file or a log.
+        known = [c for c in columns if c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+        raise IngestError(f"{path}: not a POS CSV: header lacks {', '.join(missing)} "
+                          f"({len(columns)} column(s); known: {', '.join(known) or 'none'})")
     return columns
 
 
@@ -84,7 +85,7 @@ def _check_jsonl(path: Path, head: bytes) -> None:
     first_line = head.lstrip().split(b"\n", 1)[0]
     try:
         first = json.loads(first_line)
-    except ValueError:
+    except (ValueError, RecursionError):
         if len(head) == SNIFF_BYTES and b"\n" not in head.lstrip():
             return  # a first line longer than the sniff window: judge it row by row
         raise IngestError(f"{path}: first line is not a JSON object") from None

@@ -3,10 +3,11 @@
 No MQTT here: the service hands over what it received and gets back, per
 store, the alert ids to acknowledge and the store's contiguous seq. A message
 that breaks its schema becomes a dead letter with the reason; so does one the
-database refuses (a NUL in a text on PostgreSQL, a seq past 2^63): the batch
-is then written message by message so that only the bad one is set aside.
-Only a database that cannot be reached (OperationalError) fails the batch, and
-then nothing is acknowledged and the broker delivers it again.
+database refuses, or one that trips an error nobody foresaw: the batch is
+then written message by message so that only the bad one is set aside. Only a
+database that cannot be reached (OperationalError) fails the batch, and then
+nothing is acknowledged and the broker delivers it again. Whatever its bytes,
+a message ends stored or dead-lettered: one message can never stop the loop.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from models.contracts import ContractError, parse_store_topic
 from models.payloads import PayloadError, alert_id_of, check_alert_message, check_metrics, check_status
@@ -46,6 +47,7 @@ class Checked:
     store_id: str = ""
     document: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    keep_body: bool = True  # False: the dead letter keeps the body's digest and size only
 
 
 @dataclass
@@ -78,7 +80,10 @@ class BatchOutcome:
 
 
 def check_message(message: Incoming) -> Checked:
-    """Which kind of message this is and whether it keeps its contract; never raises."""
+    """Which kind of message this is and whether it keeps its contract; never raises.
+
+    The chain and the store come from the topic (the broker's ACL vouches for it), never from the payload.
+    """
     try:
         chain, store_id, leaf = parse_store_topic(message.topic)
         if leaf == "alert/churn":
@@ -87,9 +92,11 @@ def check_message(message: Incoming) -> Checked:
             return Checked(message, "status", chain, store_id, check_status(message.payload, chain, store_id))
         if leaf == "metrics":
             return Checked(message, "metrics", chain, store_id, check_metrics(message.payload, chain, store_id))
-        return Checked(message, "dead", reason=f"no aggregator handles topic leaf {leaf!r}")
+        return Checked(message, "dead", reason=f"no aggregator handles topic leaf {leaf[:80]!r}")
     except (PayloadError, ContractError) as exc:
         return Checked(message, "dead", reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 (bytes nobody foresaw: set aside, never stop the loop)
+        return Checked(message, "dead", reason=f"unreadable message ({type(exc).__name__})")
 
 
 def _raw_text(checked: Checked) -> str:
@@ -122,7 +129,8 @@ def _write(connection: Connection, batch: list[Checked], now: str) -> BatchOutco
     # Rows are locked in one order in every aggregator (dead letters, then store by store and within a store
     # seq, alerts, status, metrics): concurrent aggregators queue instead of deadlocking.
     for checked in sorted(dead, key=lambda c: (c.message.topic, c.message.payload)):
-        record_dead_letter(connection, checked.message.topic, checked.reason, checked.message.payload, now)
+        record_dead_letter(connection, checked.message.topic, checked.reason, checked.message.payload, now,
+                           keep_body=checked.keep_body)
         outcome.dead_letters.append((checked.message.topic, checked.reason))
         _note_rejection(outcome, checked)
     for (chain, store_id), items in sorted(by_store.items()):
@@ -147,12 +155,20 @@ def handle_batch(db: CentralDb, messages: list[Incoming]) -> BatchOutcome:
             return _write(connection, batch, now)
     except OperationalError:
         raise
-    except (SQLAlchemyError, ValueError, OverflowError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 (the database refused one of them, or a value broke the code)
         if len(batch) > 1:
             return _one_by_one(db, batch, now)
-        refused = Checked(batch[0].message, "dead", reason=f"the database refused it: {driver_message(exc)}")
-        with db.write() as connection:
-            return _write(connection, [refused], now)
+        reason = f"the database refused it: {driver_message(exc)}" if batch[0].kind != "dead" else batch[0].reason
+        refused = Checked(batch[0].message, "dead", reason=reason[:500])
+        try:
+            with db.write() as connection:
+                return _write(connection, [refused], now)
+        except OperationalError:
+            raise
+        except Exception:  # noqa: BLE001 (even the dead letter was refused: keep its digest, not its bytes)
+            with db.write() as connection:
+                return _write(connection, [Checked(refused.message, "dead", reason=reason[:400], keep_body=False)],
+                              now)
 
 
 def _one_by_one(db: CentralDb, batch: list[Checked], now: str) -> BatchOutcome:

@@ -221,15 +221,23 @@ class Aggregator:
         self._report(outcome)
 
     def _commit(self, batch: list[_Received], stop: threading.Event) -> BatchOutcome | None:
+        """Store the batch, retrying while the database cannot take it; nothing is acknowledged meanwhile.
+
+        handle_batch sets any message it cannot store aside as a dead letter; an error that escapes even that
+        means the database itself is unwell (not the message), so it is retried like an outage, never the end.
+        """
         delay = 0.5
         while True:
             try:
                 return handle_batch(self.db, [r.message for r in batch])
             except OperationalError as exc:
                 log.warning("central database unavailable (%s); retrying in %.0f s", driver_message(exc), delay)
-                if stop.wait(delay):
-                    return None
-                delay = min(delay * 2, 30)
+            except Exception as exc:  # noqa: BLE001 (see above: retried, the loop goes on)
+                log.error("cannot store or set aside a batch (%s: %s); retrying in %.0f s", type(exc).__name__,
+                          driver_message(exc), delay)
+            if stop.wait(delay):
+                return None
+            delay = min(delay * 2, 30)
 
     def _report(self, outcome: BatchOutcome) -> None:
         self.totals.update(new=outcome.new, duplicates=outcome.duplicates, dead_letters=len(outcome.dead_letters),

@@ -169,10 +169,11 @@ def upsert(connection: Connection, table: Table, row: dict[str, Any], keys: Sequ
     return len(connection.execute(statement.returning(*(table.c[k] for k in keys))).all())
 
 
-def insert_new(connection: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> set[Any]:
-    """INSERT ... ON CONFLICT (key) DO NOTHING of many rows at once; the keys of the rows actually written."""
+def insert_new(connection: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str],
+               returned: str) -> set[Any]:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING of many rows at once; the `returned` column of the rows written."""
     if not rows:
         return set()
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[returned])
     return {row[0] for row in connection.execute(statement, rows)}

@@ -24,6 +24,7 @@ from sqlalchemy.schema import CreateColumn
 
 from . import tables
 from .database import CentralDb, CentralDbError, utc_now_iso
+from .rekey import rekey_alerts
 
 _LOCK_KEY = 0x6368726E  # "chrn": one advisory lock id for this schema's migrations
 
@@ -53,13 +54,24 @@ def add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
     return step
 
 
+def _steps(*steps: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    def step(connection: Connection) -> None:
+        for part in steps:
+            part(connection)
+    return step
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "alerts, overflows, dead letters, stores, seq watermarks and gaps, metrics, hourly footfall",
               create_tables(tables.alerts, tables.alert_overflows, tables.dead_letters, tables.stores,
                             tables.store_seq, tables.seq_gaps, tables.store_metrics, tables.footfall_hourly)),
+    # Alert work and outcomes came with this step until schema 3 re-keyed them on (chain, store, alert id);
+    # migration 3 creates them now, so that their keys always match the alerts table they refer to.
     Migration(2, "console: users and sessions, alert work and outcomes, model releases and rounds",
               create_tables(tables.users, tables.user_stores, tables.console_sessions, tables.login_failures,
-                            tables.alert_work, tables.alert_outcomes, tables.model_releases, tables.model_rounds)),
+                            tables.model_releases, tables.model_rounds)),
+    Migration(3, "alerts keyed by (chain, store, alert id); dead letters record their size",
+              _steps(rekey_alerts, add_columns(tables.dead_letters, "size"))),
 ]
 LATEST = MIGRATIONS[-1].version
 

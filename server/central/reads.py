@@ -36,7 +36,8 @@ def list_dead_letters(db: CentralDb, *, limit: int | None = 100) -> list[dict[st
         rows = connection.execute(query).mappings().all()
     return [{"id": row["id"], "topic": row["topic"], "reason": row["reason"], "count": row["count"],
              "received_at": row["received_at"], "last_received_at": row["last_received_at"],
-             "bytes": len(row["raw"]), "raw": bytes(row["raw"]).decode("utf-8", "replace")} for row in rows]
+             "bytes": row["size"] if row["size"] is not None else len(row["raw"]), "digest": row["digest"],
+             "raw": bytes(row["raw"]).decode("utf-8", "replace")} for row in rows]
 
 
 def store_watermarks(db: CentralDb) -> list[dict[str, Any]]:

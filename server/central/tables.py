@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text,
-    UniqueConstraint, false,
+    BigInteger, Boolean, Column, Float, ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary, MetaData,
+    Table, Text, UniqueConstraint, false,
 )
 
 metadata = MetaData()
@@ -30,14 +30,23 @@ schema_migrations = Table(
     Column("applied_at", Text, nullable=False),
 )
 
+ALERT_KEY = ("chain", "store_id", "alert_id")  # an alert id is unique within its store only (migration 3)
+
+
+def _alert_key() -> list[Column[str]]:
+    return [Column(name, Text, primary_key=True) for name in ALERT_KEY]
+
+
 def _alert_topic_message(name: str, *fields: Column[Any], indexes: tuple[Index, ...] = ()) -> Table:
-    """Both kinds of message on an alert topic: keyed by alert_id, numbered in the store's one seq."""
+    """Both kinds of message on an alert topic: keyed by (chain, store, alert_id), numbered in the store's seq.
+
+    The chain and the store are the topic's, never the payload's: one store can never
+    reuse, overwrite or pre-empt another store's alert ids.
+    """
     return Table(
         name, metadata,
-        Column("alert_id", Text, primary_key=True),
+        *_alert_key(),
         Column("seq", BigInteger, nullable=False),
-        Column("chain", Text, nullable=False),
-        Column("store_id", Text, nullable=False),
         *fields,
         Column("created_at", Text, nullable=False),
         Column("payload", Text, nullable=False),  # the JSON exactly as received
@@ -77,6 +86,7 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("raw", LargeBinary, nullable=False),
     Column("digest", Text, nullable=False),  # sha256 of raw: a resent bad message counts, not repeats
+    Column("size", BigInteger),  # bytes received; `raw` is empty when they were too many to keep (migration 3)
     Column("count", Integer, nullable=False, server_default="1"),
     Column("received_at", Text, nullable=False),
     Column("last_received_at", Text, nullable=False),
@@ -174,9 +184,13 @@ login_failures = Table(  # recent failed logins, shared by every console process
 
 # --- the console: what was done about each alert, and what came of it (migration 2) ---
 
+def _alert_reference() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(list(ALERT_KEY), [f"alerts.{name}" for name in ALERT_KEY])
+
+
 alert_work = Table(  # the current state of one alert's handling; alert_outcomes keeps every step
     "alert_work", metadata,
-    Column("alert_id", Text, ForeignKey("alerts.alert_id"), primary_key=True),
+    *_alert_key(),
     Column("state", Text, nullable=False),  # open / assigned / contacted / closed
     Column("assignee", Text),
     Column("assigned_at", Text),
@@ -188,19 +202,21 @@ alert_work = Table(  # the current state of one alert's handling; alert_outcomes
     Column("cost", Float),  # the action's actual cost when recorded; otherwise the alert's cost cap counts
     Column("updated_at", Text, nullable=False),
     Column("updated_by", Text, nullable=False),
+    _alert_reference(),
     Index("alert_work_by_update", "updated_at"),
 )
 
 alert_outcomes = Table(
     "alert_outcomes", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("alert_id", Text, ForeignKey("alerts.alert_id"), nullable=False),
+    *(Column(name, Text, nullable=False) for name in ALERT_KEY),
     Column("outcome", Text, nullable=False),  # contacted / offer_accepted / offer_declined / stayed / churned
     Column("cost", Float),
     Column("note", Text),
     Column("recorded_by", Text, nullable=False),
     Column("recorded_at", Text, nullable=False),
-    Index("alert_outcomes_by_alert", "alert_id", "recorded_at"),
+    _alert_reference(),
+    Index("alert_outcomes_by_alert", *ALERT_KEY, "recorded_at"),
 )
 
 # --- federated model releases and their rounds, from the federation's summary (migration 2) ---

@@ -1,9 +1,10 @@
-"""Writing what the stores send: alerts (idempotent by alert_id), status, metrics and dead letters.
+"""Writing what the stores send: alerts (idempotent per store and alert id), status, metrics and dead letters.
 
 Every function runs inside the caller's transaction (`CentralDb.write()`), so
 a batch of messages is committed, or not, as one. Storing an alert again (a
 store's resend, the broker's redelivery, a second aggregator) changes nothing:
-the insert is ON CONFLICT (alert_id) DO NOTHING on both engines.
+the insert is ON CONFLICT (chain, store_id, alert_id) DO NOTHING on both
+engines, the chain and store being those of the topic the alert came on.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from models.payloads import OVERFLOW_SCHEMA
+from models.payloads import MAX_PAYLOAD_BYTES, OVERFLOW_SCHEMA
 
 from .database import insert_new, upsert
 from .sequence import advance_seqs, lock_store_seq
-from .tables import alert_overflows, alerts, dead_letters, footfall_hourly, store_metrics, stores
+from .tables import ALERT_KEY, alert_overflows, alerts, dead_letters, footfall_hourly, store_metrics, stores
+
+MAX_KEPT_BYTES = MAX_PAYLOAD_BYTES  # a dead letter larger than any valid message keeps its digest, not its body
+MAX_TOPIC_CHARS = 512
 
 ALERT_FIELDS = ("alert_id", "seq", "chain", "store_id", "customer_ref", "as_of", "risk_score", "level", "action",
                 "action_label", "clv_estimate", "action_cost_cap", "model_version", "created_at")
@@ -38,13 +42,15 @@ class StoredAlerts:
         return self.new + self.duplicates
 
 
-def _alert_row(document: dict[str, Any], raw: str, now: str) -> tuple[Any, dict[str, Any]]:
+def _alert_row(chain: str, store_id: str, document: dict[str, Any], raw: str, now: str) -> tuple[Any, dict[str, Any]]:
+    """The row of one checked message; its chain and store are the topic's, whatever the payload says."""
+    origin = {"chain": chain, "store_id": store_id}
     if document.get("schema") == OVERFLOW_SCHEMA:
         return alert_overflows, {
-            **{k: document[k] for k in ("alert_id", "seq", "chain", "store_id", "as_of", "suppressed", "created_at")},
+            **{k: document[k] for k in ("alert_id", "seq", "as_of", "suppressed", "created_at")}, **origin,
             "customers": json.dumps(document["customers"]), "payload": raw, "received_at": now}
     return alerts, {
-        **{k: document.get(k) for k in ALERT_FIELDS},
+        **{k: document.get(k) for k in ALERT_FIELDS}, **origin,
         "reasons": json.dumps(document["reasons"]), "control": bool(document.get("control", False)),
         "payload": raw, "received_at": now}
 
@@ -58,10 +64,10 @@ def store_alerts(connection: Connection, chain: str, store_id: str,
     """
     result = StoredAlerts()
     locked = lock_store_seq(connection, chain, store_id, now)
-    rows = [_alert_row(document, raw, now) for document, raw in documents]
+    rows = [_alert_row(chain, store_id, document, raw, now) for document, raw in documents]
     inserted: set[str] = set()
     for table in (alerts, alert_overflows):
-        inserted |= insert_new(connection, table, [row for t, row in rows if t is table], "alert_id")
+        inserted |= insert_new(connection, table, [row for t, row in rows if t is table], ALERT_KEY, "alert_id")
     new_seqs = []
     for _table, row in rows:  # in arrival order; a second copy within the batch is a duplicate
         if row["alert_id"] in inserted:
@@ -74,15 +80,31 @@ def store_alerts(connection: Connection, chain: str, store_id: str,
     return result
 
 
-def record_dead_letter(connection: Connection, topic: str, reason: str, raw: bytes, now: str) -> None:
-    """Keep a message that cannot be used, with why; the same bytes again only bump its count."""
+def record_dead_letter(connection: Connection, topic: str, reason: str, raw: bytes, now: str,
+                       keep_body: bool = True) -> None:
+    """Keep a message that cannot be used, with why; the same bytes again only bump its count.
+
+    The body is kept only when it is no larger than a valid message may be (and `keep_body`): of 30 MB of
+    garbage the table keeps the size and the sha256, not the 30 MB. Topic and reason are kept as printable text.
+    """
     digest = hashlib.sha256(raw).hexdigest()
-    row = {"topic": topic, "reason": reason, "raw": raw, "digest": digest, "received_at": now,
-                     "last_received_at": now}
+    kept = raw if keep_body and len(raw) <= MAX_KEPT_BYTES else b""
+    if len(kept) < len(raw):
+        reason = f"{reason} (body of {len(raw)} bytes not kept; sha256 {digest})"
+    topic = _printable(topic)[:MAX_TOPIC_CHARS]
+    reason = _printable(reason)[:1000]
+    row = {"topic": topic, "reason": reason, "raw": kept, "digest": digest, "size": len(raw), "received_at": now,
+           "last_received_at": now}
     if not upsert(connection, dead_letters, row, ("topic", "digest")):
         connection.execute(dead_letters.update()
                            .where((dead_letters.c.topic == topic) & (dead_letters.c.digest == digest))
                            .values(count=dead_letters.c.count + 1, last_received_at=now, reason=reason))
+
+
+def _printable(text: str) -> str:
+    """Text any database and terminal takes: no NUL or control characters, no unpaired surrogates."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in text)
+    return cleaned.encode("utf-8", "replace").decode("utf-8")
 
 
 def record_status(connection: Connection, chain: str, store_id: str, document: dict[str, Any], now: str,

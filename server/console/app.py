@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
@@ -43,6 +44,12 @@ def create_app(db: CentralDb, settings: ConsoleSettings | None = None) -> FastAP
     for module in (api_session, api_users, api_alerts, api_stores, api_results, events):
         app.include_router(module.router)
     app.include_router(api_alerts.actions_router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming the field and the rule, never echoing the input (it may be Infinity, or 30 KB of junk)."""
+        return JSONResponse({"detail": [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "invalid")),
+                                         "type": str(e.get("type", ""))} for e in exc.errors()]}, status_code=422)
 
     @app.exception_handler(CentralDbError)
     async def database_unavailable(_request: Request, exc: CentralDbError) -> JSONResponse:

@@ -85,17 +85,16 @@ class Stream:
 
 
 STREAMS = (
-    Stream("alert", alerts.c.received_at, lambda r: r.alert_id,
+    Stream("alert", alerts.c.received_at, lambda r: f"{r.chain}/{r.store_id}/{r.alert_id}",
            select(alerts.c.alert_id, alerts.c.chain, alerts.c.store_id, alerts.c.level, alerts.c.risk_score,
                   alerts.c.received_at),
            lambda r: Event("alert", {"alert_id": r.alert_id, "chain": r.chain, "store_id": r.store_id,
                                      "level": r.level, "risk_score": r.risk_score}, (r.chain, r.store_id))),
-    Stream("work", alert_work.c.updated_at, lambda r: r.alert_id,
+    Stream("work", alert_work.c.updated_at, lambda r: f"{r.chain}/{r.store_id}/{r.alert_id}",
            select(alert_work.c.alert_id, alert_work.c.state, alert_work.c.result, alert_work.c.updated_by,
-                  alert_work.c.updated_at, alerts.c.chain, alerts.c.store_id)
-           .select_from(alert_work.join(alerts, alerts.c.alert_id == alert_work.c.alert_id)),
-           lambda r: Event("work", {"alert_id": r.alert_id, "state": r.state, "result": r.result,
-                                    "by": r.updated_by}, (r.chain, r.store_id))),
+                  alert_work.c.updated_at, alert_work.c.chain, alert_work.c.store_id),
+           lambda r: Event("work", {"alert_id": r.alert_id, "chain": r.chain, "store_id": r.store_id,
+                                    "state": r.state, "result": r.result, "by": r.updated_by}, (r.chain, r.store_id))),
     Stream("store", stores.c.updated_at, lambda r: f"{r.chain}/{r.store_id}",
            select(stores.c.chain, stores.c.store_id, stores.c.state, stores.c.updated_at),
            lambda r: Event("store", {"chain": r.chain, "store_id": r.store_id, "state": r.state},

@@ -1,4 +1,8 @@
-"""The outer layer of every response: cross-origin refusal and security headers (plain ASGI).
+"""The outer layer of every response: request size, cross-origin refusal and security headers (plain ASGI).
+
+A request body larger than `MAX_BODY_BYTES` is refused with 413 before any
+route sees it (by its Content-Length, or while it streams in): the API's
+bodies are a few hundred bytes, and a 30 MB one must not be read whole.
 
 A state-changing request whose `Origin` is not the console's own (the Host
 it was sent to, or one of `--public-origin`), or that the browser marks
@@ -17,6 +21,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_BODY_BYTES = 64 * 1024
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -56,11 +61,14 @@ class Guard:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         refusal = self._refusal(scope, headers)
         if refusal:
-            body = json.dumps({"detail": refusal}).encode()
-            await send({"type": "http.response.start", "status": 403, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *HEADERS]})
-            await send({"type": "http.response.body", "body": body})
+            await _refuse(send, 403, refusal)
             return
+        if scope["method"] not in SAFE_METHODS:
+            body = await _bounded_body(receive, headers)
+            if body is None:
+                await _refuse(send, 413, f"request body larger than {MAX_BODY_BYTES} bytes")
+                return
+            receive = _replay(body, receive)
         api = scope["path"].startswith("/api/")
 
         async def send_with_headers(message: Message) -> None:
@@ -80,3 +88,44 @@ class Guard:
         if origin is not None and not origin_allowed(origin, headers.get("host", ""), self.allowed):
             return f"cross-origin request from {origin} refused"
         return None
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *HEADERS]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _bounded_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
+    """The whole request body, or None once it is known to exceed MAX_BODY_BYTES (without reading the rest)."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body read already, then what the server says (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -18,7 +18,7 @@ from models.risk import LEVELS
 
 from ..central import CentralDb
 from ..central.tables import (
-    alert_outcomes, alert_work, alerts, footfall_hourly, model_releases, model_rounds, seq_gaps, store_metrics,
+    ALERT_KEY, alert_outcomes, alert_work, alerts, footfall_hourly, model_releases, model_rounds, seq_gaps, store_metrics,
     stores,
 )
 from .accounts import Account
@@ -51,8 +51,24 @@ class AlertFilters:
     offset: int = 0
 
 
+AlertKey = tuple[str, str, str]  # (chain, store_id, alert_id): an alert id is unique within its store only
+WORK_OF_ALERT = and_(*(alert_work.c[name] == alerts.c[name] for name in ALERT_KEY))
+
+
 def _with_work(query: Select[Any]) -> Select[Any]:
-    return query.select_from(alerts.outerjoin(alert_work, alert_work.c.alert_id == alerts.c.alert_id))
+    return query.select_from(alerts.outerjoin(alert_work, WORK_OF_ALERT))
+
+
+def is_alert(table: Any, key: AlertKey) -> Any:
+    """WHERE clause: the rows of `table` (alerts, alert_work, alert_outcomes) that belong to the alert `key`."""
+    return and_(*(table.c[name] == value for name, value in zip(ALERT_KEY, key)))
+
+
+def alert_keys(connection: Connection, account: Account, alert_id: str) -> list[AlertKey]:
+    """Every alert with this id among the stores the account may see (one, unless stores reused an id)."""
+    rows = connection.execute(select(alerts.c.chain, alerts.c.store_id, alerts.c.alert_id).where(
+        (alerts.c.alert_id == alert_id) & account.store_condition(alerts.c.chain, alerts.c.store_id)).limit(10)).all()
+    return [(r.chain, r.store_id, r.alert_id) for r in rows]
 
 
 def _filtered(query: Select[Any], account: Account, f: AlertFilters) -> Select[Any]:
@@ -86,7 +102,8 @@ def alert_page(db: CentralDb, account: Account, f: AlertFilters) -> tuple[int, l
     """The queue: most severe level first, then the highest score, then the newest; and the total matching."""
     columns = [*ALERT_COLUMNS, alert_work.c.state, *WORK_COLUMNS]
     query = _filtered(_with_work(select(*columns)), account, f).order_by(
-        LEVEL_RANK.desc(), alerts.c.risk_score.desc(), alerts.c.received_at.desc(), alerts.c.alert_id)
+        LEVEL_RANK.desc(), alerts.c.risk_score.desc(), alerts.c.received_at.desc(), alerts.c.chain, alerts.c.store_id,
+        alerts.c.alert_id)
     total_query = _filtered(_with_work(select(func.count())), account, f)
     with db.read() as connection:
         total = int(connection.execute(total_query).scalar_one())
@@ -101,13 +118,13 @@ def alert_actions(db: CentralDb, account: Account) -> list[str]:
             .order_by(alerts.c.action)).scalars())
 
 
-def alert_detail(connection: Connection, account: Account, alert_id: str) -> dict[str, Any] | None:
+def alert_detail(connection: Connection, account: Account, key: AlertKey) -> dict[str, Any] | None:
     """One alert with its handling and every outcome recorded for it; None if absent or not this account's."""
     row = connection.execute(_with_work(select(*ALERT_COLUMNS, alert_work.c.state, *WORK_COLUMNS))
-                             .where(alerts.c.alert_id == alert_id)).mappings().first()
+                             .where(is_alert(alerts, key))).mappings().first()
     if row is None or not account.sees(row["chain"], row["store_id"]):
         return None
-    history = connection.execute(select(alert_outcomes).where(alert_outcomes.c.alert_id == alert_id)
+    history = connection.execute(select(alert_outcomes).where(is_alert(alert_outcomes, key))
                                  .order_by(alert_outcomes.c.recorded_at, alert_outcomes.c.id)).mappings().all()
     return {**alert_row(row), "outcomes": [{k: h[k] for k in ("outcome", "cost", "note", "recorded_by", "recorded_at")}
                                            for h in history]}
@@ -132,24 +149,42 @@ def _cameras(document: dict[str, Any]) -> list[dict[str, str]]:
     return []
 
 
+def _document(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _first(kind: type, *values: Any) -> Any:
+    """The first value of `kind` (a count, a text...): a store row written before the aggregator checked
+    its types must not turn /api/stores into a 500 for everyone."""
+    for value in values:
+        if isinstance(value, kind) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def _health(key: tuple[str, str], store: Any, metrics: Any, gaps: list[Any], counts: Any,
             stale_after: float) -> dict[str, Any]:
-    status = json.loads(store["status"]) if store is not None and store["status"] else {}
-    latest = json.loads(metrics["metrics"]) if metrics is not None else {}
+    status = _document(store["status"]) if store is not None else {}
+    latest = _document(metrics["metrics"]) if metrics is not None else {}
     cameras = _cameras(status) or _cameras(latest)
     seen = _parse_time(store["last_seen"]) if store is not None else None
     state = store["state"] if store is not None else "unknown"
     silent = state == "online" and (seen is None or (now_utc() - seen).total_seconds() > stale_after)
+    alarms = _first(dict, status.get("alarms"), latest.get("alarms")) or {}
     return {
         "chain": key[0], "store_id": key[1], "state": state, "silent": silent,
-        "last_seen": store["last_seen"] if store is not None else None, "reason": status.get("reason"),
-        "outbox_unacked": status.get("outbox_unacked", latest.get("outbox_unacked")),
-        "last_publish_at": status.get("last_publish_at"),
-        "model_version": status.get("model_version") or latest.get("model_version"),
+        "last_seen": store["last_seen"] if store is not None else None, "reason": _first(str, status.get("reason")),
+        "outbox_unacked": _first(int, status.get("outbox_unacked"), latest.get("outbox_unacked")),
+        "last_publish_at": _first(str, status.get("last_publish_at")),
+        "model_version": _first(str, status.get("model_version"), latest.get("model_version")),
         "cameras": cameras,
         "camera_state": ("none" if not cameras else
                          "ok" if all(c["state"] == "streaming" for c in cameras) else "degraded"),
-        "alarms": status.get("alarms") or latest.get("alarms") or {},
+        "alarms": {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in alarms.items()},
         "metrics_at": metrics["at"] if metrics is not None else None,
         "open_gaps": len(gaps), "missing_alerts": sum(g.last_missing - g.first_missing + 1 for g in gaps),
         "alerts": int(counts.alerts) if counts is not None else 0,
@@ -240,7 +275,7 @@ def outcome_groups(db: CentralDb, account: Account, chain: str | None = None,
                 else_=func.coalesce(alert_work.c.cost, alerts.c.action_cost_cap))
     query = (select(alerts.c.level, alerts.c.action, alerts.c.control, alert_work.c.result, func.count(),
                     func.sum(alerts.c.clv_estimate), func.sum(cost))
-             .select_from(alerts.join(alert_work, alert_work.c.alert_id == alerts.c.alert_id))
+             .select_from(alerts.join(alert_work, WORK_OF_ALERT))
              .where(_known(account, chain, store_id))
              .group_by(alerts.c.level, alerts.c.action, alerts.c.control, alert_work.c.result))
     with db.read() as connection:
@@ -255,7 +290,7 @@ def decay_periods(db: CentralDb, account: Account, chain: str | None = None,
     month = func.substr(alerts.c.as_of, 1, 7)
     churned = func.sum(case((alert_work.c.result == "churned", 1), else_=0))
     query = (select(month, func.count(), churned, func.sum(alerts.c.risk_score))
-             .select_from(alerts.join(alert_work, alert_work.c.alert_id == alerts.c.alert_id))
+             .select_from(alerts.join(alert_work, WORK_OF_ALERT))
              .where(and_(_known(account, chain, store_id), alerts.c.control == True,  # noqa: E712
                          alerts.c.level.in_(DECAY_LEVELS)))
              .group_by(month))

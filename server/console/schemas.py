@@ -107,7 +107,8 @@ class ContactedRequest(BaseModel):
 
 class OutcomeRequest(BaseModel):
     outcome: Outcome
-    cost: float | None = Field(default=None, ge=0, description="What the action actually cost (optional)")
+    cost: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False,
+                               description="What the action actually cost (optional)")
     note: Note = Field(default=None, max_length=500)
 
 
@@ -178,7 +179,7 @@ class Release(BaseModel):
     strategy: str | None
     auc: float | None
     stores: list[str]
-    privacy: dict[str, float | None]
+    privacy: dict[str, float | None] | None = Field(description="Differential privacy's budget; null without it")
     epsilon: float | None
     rounds: list[Round]
 

@@ -6,16 +6,20 @@ session has its own CSRF token, which the page sends back in `X-CSRF-Token`
 on every state-changing request. Sessions end at a fixed expiry, at logout,
 or when their account is disabled or its password changes.
 
-Failed logins are counted per username and per client address over a window
-(in the database, so the limit holds across processes); past the limit the
-login is refused before the password is even checked. A login for an unknown
-user costs the same scrypt as a real one.
+Failed logins are counted per (username, client address) and per address
+over a window, in the database so the limit holds across processes. Past a
+few free failures each further one doubles the wait before that pair may try
+again, and the login is refused (429) before the password is even checked.
+Failures from one address never delay the same account at another address:
+nobody can lock the admin out by guessing at its password. A login for an
+unknown user costs the same scrypt as a real one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,9 +47,17 @@ def token_hash(token: str) -> str:
 
 @dataclass(frozen=True)
 class LoginLimits:
-    per_user: int = 5  # failed logins of one username within the window
-    per_client: int = 30  # failed logins from one address within the window
-    window_seconds: int = 900
+    free_failures: int = 3  # failed logins of one username from one address before waits begin
+    first_wait_seconds: float = 1.0  # the wait after them, doubled by each further failure...
+    max_wait_seconds: float = 900.0  # ...up to this
+    per_client: int = 30  # failed logins from one address, any username, before that address waits too
+    window_seconds: int = 900  # failures older than this are forgotten
+
+    def wait_after(self, failures: int, allowed: int) -> float:
+        """Seconds to wait after the last of `failures` recent failures, when `allowed` are free."""
+        if failures < allowed:
+            return 0.0
+        return min(self.max_wait_seconds, self.first_wait_seconds * 2.0 ** min(failures - allowed, 30))
 
 
 class LoginThrottled(Exception):
@@ -65,16 +77,18 @@ class Session:
 def _throttle(db: CentralDb, username: str, client: str, limits: LoginLimits) -> None:
     now = now_utc()
     since = iso(now - timedelta(seconds=limits.window_seconds))
+    recent = login_failures.c.at > since
+    pair = (login_failures.c.username == username) & (login_failures.c.client == client)
     with db.read() as connection:
-        for column, value, limit in ((login_failures.c.username, username, limits.per_user),
-                                     (login_failures.c.client, client, limits.per_client)):
-            count, oldest = connection.execute(
-                select(func.count(), func.min(login_failures.c.at))
-                .where((column == value) & (login_failures.c.at > since))).one()
-            if count >= limit:
-                opened = datetime.strptime(oldest, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-                wait = limits.window_seconds - (now - opened).total_seconds()
-                raise LoginThrottled(max(1, int(wait) + 1))
+        for where, allowed in ((pair, limits.free_failures), (login_failures.c.client == client, limits.per_client)):
+            count, last = connection.execute(select(func.count(), func.max(login_failures.c.at))
+                                             .where(where & recent)).one()
+            wait = limits.wait_after(int(count), allowed)
+            if wait:
+                latest = datetime.strptime(last, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+                left = wait - (now - latest).total_seconds()
+                if left > 0:
+                    raise LoginThrottled(max(1, math.ceil(left)))
 
 
 def authenticate(db: CentralDb, username: str, password: str, client: str,
@@ -92,7 +106,8 @@ def authenticate(db: CentralDb, username: str, password: str, client: str,
             connection.execute(delete(login_failures).where(
                 login_failures.c.at < iso(now_utc() - timedelta(seconds=limits.window_seconds))))
             return None
-        connection.execute(delete(login_failures).where(login_failures.c.username == username))
+        connection.execute(delete(login_failures).where((login_failures.c.username == username)
+                                                        & (login_failures.c.client == client)))
         assert found is not None
         if needs_rehash(encoded):  # the cost was raised since this password was set
             connection.execute(users.update().where(users.c.id == found[0].id)

@@ -42,7 +42,8 @@ from models.schema import FEATURE_NAMES
 from ..errors import FederationError
 from .checkpoints import Checkpoint, CheckpointStore
 from .settings import SUMMARY_FILE, FederationSettings
-from .strategy import BoundedFedAvg, RoundKeeper, store_of, wait_for_nodes
+from .reply_checks import active_release_auc, checked_replies, node_of, release_gate, store_names
+from .strategy import BoundedFedAvg, RoundKeeper, wait_for_nodes
 
 
 
@@ -89,9 +90,9 @@ def _ask_all(grid: Grid, settings: FederationSettings, kind: str, content: Recor
     replies = list(grid.send_and_receive(messages, timeout=settings.round_timeout_seconds))
     for failed in (r for r in replies if r.has_error()):
         log(WARNING, "A store could not answer %s: %s", kind, failed.error.reason)
-    good = [r for r in replies if not r.has_error()]
+    good = checked_replies(kind, replies, settings.reply_limits)
     if len(good) < minimum:
-        raise FederationError(f"only {len(good)} store(s) answered {kind}, {minimum} needed")
+        raise FederationError(f"only {len(good)} store(s) answered {kind} usably, {minimum} needed")
     return good
 
 
@@ -143,7 +144,7 @@ def _strategy(settings: FederationSettings) -> tuple[RoundKeeper, BoundedFedAvg,
             bounded, settings.dp_noise_multiplier, settings.dp_clipping_norm, settings.min_train_nodes,
             accountant=accountant,
         )
-    return RoundKeeper(wrapper or bounded, bounded, settings.min_train_nodes), bounded, wrapper
+    return RoundKeeper(wrapper or bounded, bounded, settings.min_train_nodes, settings.reply_limits), bounded, wrapper
 
 
 def _privacy(wrapper: Any) -> dict[str, Any] | None:
@@ -161,8 +162,9 @@ def personalisation_round(grid: Grid, settings: FederationSettings, weights: dic
     config["personalise-epochs"] = settings.personalise_epochs
     content = RecordDict({"arrays": _to_record(weights), "config": config})
     replies = _ask_all(grid, settings, f"{MessageType.TRAIN}.personalise", content, 1)
+    names = store_names(replies)
     return {
-        store_of(r): {k: float(v) for k, v in next(iter(r.content.metric_records.values())).items()}  # type: ignore[arg-type]
+        names[node_of(r)]: {k: float(v) for k, v in next(iter(r.content.metric_records.values())).items()}  # type: ignore[arg-type]
         for r in replies
     }
 
@@ -216,6 +218,8 @@ def run_federation(grid: Grid, settings: FederationSettings) -> FederationOutcom
     slope, intercept, pooled_auc = shared_calibration(grid, settings, weights, norm)
     model.set_calibration(slope, intercept)
     version = f"fed-{settings.as_of}-r{settings.num_server_rounds}-{settings.fingerprint[:8]}"
+    release_gate(pooled_auc, settings.release_min_auc, settings.release_auc_margin,
+                 active_release_auc(settings.state_path, settings.active_model, version))
     release_dir = settings.state_path / "release" / version
     last = history[-1].get("metrics", {}) if history else {}
     manifest = write_model_dir(

@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .reply_checks import ReplyLimits
 
 STRATEGIES = ("fedavg", "fedprox")
 SUMMARY_FILE = "federation.json"  # what the ServerApp writes when it is done
@@ -47,6 +50,11 @@ class FederationSettings:
     dp_target_delta: float = 1e-5
     personalise: bool = False
     personalise_epochs: int = 5
+    max_update_norm: float = 50.0  # a training update moving the weights further is refused
+    max_weight_ratio: float = 4.0  # no store weighs more than this times the round's lower median
+    release_min_auc: float = 0.55  # no release whose pooled held-out AUC is below this (0.5: chance)
+    release_auc_margin: float = 0.05  # no release whose held-out AUC is this far below the active one's
+    active_model: str = ""  # the model directory in service (default: the state folder's newest release)
 
     def __post_init__(self) -> None:
         try:
@@ -66,6 +74,10 @@ class FederationSettings:
             raise FederationSettingsError("fraction-train must be in (0, 1]")
         if self.dp_enabled and (self.dp_noise_multiplier <= 0 or self.dp_clipping_norm <= 0):
             raise FederationSettingsError("dp-noise-multiplier and dp-clipping-norm must be positive")
+        if not (self.max_update_norm > 0 and self.max_weight_ratio >= 1 and 0 <= self.release_auc_margin < 1
+                and 0 <= self.release_min_auc <= 1):
+            raise FederationSettingsError("max-update-norm must be positive, max-weight-ratio at least 1, "
+                                          "release-auc-margin in [0, 1) and release-min-auc in [0, 1]")
 
     @classmethod
     def from_run_config(cls, raw: Mapping[str, Any]) -> FederationSettings:
@@ -110,10 +122,17 @@ class FederationSettings:
         identity = {
             k: v for k, v in asdict(self).items()
             if k not in {"num_server_rounds", "node_wait_seconds", "round_timeout_seconds", "state_dir",
-                         "personalise", "personalise_epochs", "min_available_nodes"}
+                         "personalise", "personalise_epochs", "min_available_nodes", "max_update_norm",
+                         "max_weight_ratio", "release_min_auc", "release_auc_margin", "active_model"}
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir)
+
+    @property
+    def reply_limits(self) -> ReplyLimits:
+        from .reply_checks import ReplyLimits  # flwr: only where replies are checked
+
+        return ReplyLimits(self.max_update_norm, self.max_weight_ratio)

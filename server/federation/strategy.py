@@ -6,6 +6,9 @@ federation. Here the wait has a deadline; a round that cannot gather its
 minimum is skipped (the global model stays as it was) and the next one tries
 again. Aggregation still uses Flower's own FedAvg code; FedProx is FedAvg plus
 `proximal-mu` in the training config, which the stores add to their loss.
+Before anything is aggregated, every reply goes through reply_checks: a
+store is its authenticated node, a non-finite, misshaped or far-flung update
+is refused with its reason, and no store's weight outgrows the others'.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from models.federated import auc_from_histogram
 
+from .reply_checks import (
+    ReplyLimits, cap_mass, cap_weights, evaluation_check, node_of, store_names, training_check, usable,
+)
+
 
 def wait_for_nodes(grid: Grid, minimum: int, seconds: float, sleep: Callable[[float], None] = time.sleep) -> list[int]:
     """Connected node ids, waiting at most `seconds` for `minimum` of them."""
@@ -39,11 +46,6 @@ def wait_for_nodes(grid: Grid, minimum: int, seconds: float, sleep: Callable[[fl
         sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
-def store_of(message: Message) -> str:
-    store = message.content.config_records.get("store")
-    return str(store["store-id"]) if store is not None else str(message.metadata.src_node_id)
-
-
 def reply_bytes(message: Message) -> tuple[int, int]:
     """(bytes of the reply's arrays, bytes of the whole reply as Flower sends it: every object it is made of)."""
     arrays = sum(len(array.data) for record in message.content.array_records.values() for array in record.values())
@@ -54,8 +56,9 @@ def reply_bytes(message: Message) -> tuple[int, int]:
 def reply_timing(replies: list[Message]) -> dict[str, dict[str, float]]:
     """Per store: the training and preparation time it reports, and the size of its reply."""
     timing: dict[str, dict[str, float]] = {"train_seconds": {}, "prepare_seconds": {}, "array_bytes": {}, "message_bytes": {}}
+    names = store_names(replies)
     for message in replies:
-        store = store_of(message)
+        store = names[node_of(message)]
         metrics = next(iter(message.content.metric_records.values()), {})
         for key in ("train-seconds", "prepare-seconds"):
             if key in metrics:
@@ -92,6 +95,8 @@ class RoundRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     per_store_auc: dict[str, float] = field(default_factory=dict)
     skipped: str = ""
+    refused: dict[str, str] = field(default_factory=dict)  # store -> why its reply was not used
+    capped: dict[str, str] = field(default_factory=dict)  # store -> the weight it claimed and the one counted
     # Wall seconds of the training phase and of the whole round (training + evaluation) as the
     # server saw them, and per store what it reported (train/prepare seconds) and sent (bytes).
     timing: dict[str, Any] = field(default_factory=dict)
@@ -147,12 +152,19 @@ class RoundKeeper(Strategy):
     """Wraps the strategy (FedAvg, or FedAvg inside Flower's DP wrapper) to enforce a
     minimum of successful training replies and to record each round."""
 
-    def __init__(self, strategy: Strategy, bounded: BoundedFedAvg, min_train_replies: int):
+    def __init__(self, strategy: Strategy, bounded: BoundedFedAvg, min_train_replies: int,
+                 limits: ReplyLimits = ReplyLimits()):
         self.strategy = strategy
         self.bounded = bounded
         self.min_train_replies = min_train_replies
+        self.limits = limits
         self.rounds: dict[int, RoundRecord] = {}
         self._started: dict[int, float] = {}  # round -> when its training was configured
+        self._sent: dict[int, dict[str, np.ndarray]] = {}  # round -> the global weights its training started from
+
+    def _refused(self, record: RoundRecord, refused: dict[str, str]) -> None:
+        for store, reason in refused.items():
+            record.refused[store] = "; ".join(filter(None, (record.refused.get(store), reason)))
 
     def record(self, server_round: int) -> RoundRecord:
         number = server_round + self.bounded.round_offset
@@ -169,6 +181,8 @@ class RoundKeeper(Strategy):
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         self._started[server_round] = time.monotonic()
+        self._sent = {server_round: {name: np.asarray(value, dtype=np.float64)
+                                     for name, value in zip(arrays.keys(), arrays.to_numpy_ndarrays())}}
         return self.strategy.configure_train(server_round, arrays, config, grid)
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
@@ -177,7 +191,9 @@ class RoundKeeper(Strategy):
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         replies = list(replies)
         record = self.record(server_round)
-        good = [m for m in replies if not m.has_error()]
+        check = training_check(self._sent.get(server_round, {}), self.limits)
+        good, refused = usable(replies, check, "training")
+        self._refused(record, refused)
         record.timing = {"train_wall_seconds": self._elapsed(server_round), **reply_timing(good)}
         record.failures += len(replies) - len(good)
         for failed in (m for m in replies if m.has_error()):
@@ -187,13 +203,14 @@ class RoundKeeper(Strategy):
                 record.skipped = f"{len(good)} training replies, {self.min_train_replies} needed"
             log(WARNING, "Round %s: %s; keeping the global model", record.round, record.skipped)
             return None, None
+        record.capped.update(cap_weights(good, self.bounded.weighted_by_key, self.limits))
         try:
             arrays, metrics = self.strategy.aggregate_train(server_round, good)
         except InconsistentMessageReplies as exc:
             record.skipped = f"inconsistent replies: {exc}"
             return None, None
         if arrays is not None:
-            record.trained = sorted(store_of(m) for m in good)
+            record.trained = sorted(store_names(good).values())
         if metrics is not None and "train-loss" in metrics:
             record.train_loss = float(metrics["train-loss"])  # type: ignore[arg-type]
         return arrays, metrics
@@ -201,17 +218,22 @@ class RoundKeeper(Strategy):
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         replies = list(replies)
         record = self.record(server_round)
-        good = [m for m in replies if not m.has_error()]
+        good, refused = usable(replies, evaluation_check(self.limits), "evaluation")
+        self._refused(record, refused)
         record.timing["round_wall_seconds"] = self._elapsed(server_round)
         record.failures += len(replies) - len(good)
         if not good:
             return None
+        cap_weights(good, self.bounded.weighted_by_key, self.limits)
+        cap_mass(good, ("hist-churned", "hist-stayed"), self.limits)
         try:
             metrics = self.strategy.aggregate_evaluate(server_round, good)
         except InconsistentMessageReplies:
             return None
-        record.evaluated = sorted(store_of(m) for m in good)
-        record.per_store_auc = {store_of(m): float(next(iter(m.content.metric_records.values()))["auc"]) for m in good}
+        names = store_names(good)
+        record.evaluated = sorted(names.values())
+        record.per_store_auc = {names[node_of(m)]: float(next(iter(m.content.metric_records.values()))["auc"])
+                                for m in good}
         if metrics is not None:
             record.metrics = {k: float(v) for k, v in metrics.items()}  # type: ignore[arg-type]
         return metrics

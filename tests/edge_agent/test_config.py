@@ -40,7 +40,8 @@ def test_three_device_classes_are_shipped() -> None:
 
 def test_the_shipped_example_is_valid_once_its_files_exist(tmp_path: Path) -> None:
     text = (ROOT / "firmware_configs" / "edge-agent.example.toml").read_text()
-    for name in ("ca.crt", "store-paris-01.mqtt-password", "release-signing.key.pub", "supernode-paris-01"):
+    for name in ("ca.crt", "store-paris-01.mqtt-password", "store-paris-01.crt", "store-paris-01.key",
+                 "release-signing.key.pub", "supernode-paris-01"):
         (tmp_path / name).write_text("x")
     text = text.replace("/opt/churn", str(ROOT)).replace("/etc/churn", str(tmp_path))
     text = text.replace("/var/lib/churn", str(tmp_path / "data")).replace("/var/log/churn", str(tmp_path / "log"))

@@ -54,6 +54,9 @@ def test_drop_folder_waits_for_a_file_to_settle_then_files_it(tmp_path: Path) ->
         time.sleep(0.4)
         assert box.poll(store) == 2
         assert store.conn.execute("SELECT count(*) FROM transactions").fetchone()[0] == 1
+        assert good.exists(), "read, then left in place a settle time more: it may not be finished"
+        time.sleep(0.4)
+        assert box.poll(store) == 0
     assert (box.done / "pos-1.csv").exists() and not good.exists()
     assert (box.failed / "photo.csv").exists()
     assert "binary content" in (box.failed / "photo.csv.reason").read_text()

@@ -167,24 +167,28 @@ def test_the_broker_refuses_a_store_writing_under_another_stores_topic(secure: S
     own = secure.tls_url("demo.s1", secure.accounts / "store-s1.mqtt-password")
     foreign = secure.tls_url("demo.s2", secure.accounts / "store-s2.mqtt-password")
     ca = str(secure.pki / "ca.crt")
-    refused = run_cli("edge-agent", "publish", "--db", str(db), "--mqtt", foreign, "--ca-file", ca, "--wait", "0.2")
+    refused = run_cli("edge-agent", "publish", "--db", str(db), "--mqtt", foreign, *secure.tls_args("s2"),
+                      "--wait", "0.2")
     assert refused.returncode == 1 and "refused 2 message(s)" in refused.stderr and "Not authorized" in refused.stderr
     with open_store_db(db) as store:
         assert Outbox(store).stats().unsent == 2, "refused alerts stay in the outbox"
-    accepted = run_json("edge-agent", "publish", "--db", str(db), "--mqtt", own, "--ca-file", ca, "--wait", "0.2")
+    accepted = run_json("edge-agent", "publish", "--db", str(db), "--mqtt", own, *secure.tls_args("s1"), "--wait", "0.2")
     assert accepted["published"] == 2
     no_tls = run_cli("edge-agent", "publish", "--db", str(db), "--mqtt", own.replace("mqtts://", "mqtt://"), "--wait", "0.2")
     assert no_tls.returncode == 1, "the store listener speaks TLS only"
     anonymous = run_cli("edge-agent", "publish", "--db", str(db), "--mqtt", f"mqtts://localhost:{secure.tls_port}",
-                        "--ca-file", ca)
+                        *secure.tls_args("s1"))
     assert anonymous.returncode == 1 and "refused the connection" in anonymous.stderr
+    no_certificate = run_cli("edge-agent", "publish", "--db", str(db), "--mqtt", own, "--ca-file", ca, "--wait", "0.2")
+    assert no_certificate.returncode == 1, "the store listener wants the box's client certificate too"
 
 
 def _secure_client(secure: SecureBroker, store: str, received: queue.Queue[tuple[str, object]]) -> mqtt.Client:
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"probe-{store}",
                          protocol=MQTTProtocolVersion.MQTTv5)
     client.username_pw_set(f"demo.{store}", (secure.accounts / f"store-{store}.mqtt-password").read_text().strip())
-    client.tls_set(ca_certs=str(secure.pki / "ca.crt"))
+    ca, cert, key = secure.client_files(store)
+    client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
     client.on_message = lambda _c, _u, message: received.put(("message", message.topic))
     client.on_publish = lambda _c, _u, _mid, code, _p: received.put(("puback", code))
     client.connect("localhost", secure.tls_port)

@@ -236,7 +236,7 @@ def test_the_store_boxs_own_publisher_and_the_aggregator_on_the_shipped_broker_c
         aggregator.start()
         report = run_json(
             "edge-agent", "publish", "--db", str(box), "--mqtt", f"mqtts://demo.s1@localhost:{shipped_broker.tls_port}",
-            "--ca-file", str(shipped_broker.pki / "ca.crt"), "--password-file",
+            *shipped_broker.tls_args("s1"), "--password-file",
             str(shipped_broker.accounts / "store-s1.mqtt-password"), "--wait", "15")
     finally:
         aggregator.kill()

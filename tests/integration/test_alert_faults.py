@@ -289,7 +289,8 @@ class V5Probe:
         if user is not None:
             self.client.username_pw_set(user, _password(secure, user))
         if tls:
-            self.client.tls_set(ca_certs=str(secure.pki / "ca.crt"))
+            ca, cert, key = secure.client_files("s1")
+            self.client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
         self.client.on_connect = lambda _c, _u, _f, reason, _p: self.acks["connack"].put(reason)
         self.client.on_subscribe = lambda _c, _u, _mid, reasons, _p: self.acks["suback"].put(reasons)
         self.client.on_message = lambda _c, _u, message: self.received.append(message)
@@ -374,7 +375,7 @@ def test_mosquitto_sub_receives_a_stores_alerts_as_json_valid_for_the_published_
     assert subscribed.returncode == 0, subscribed.stderr
     (tmp_path / "s1.pw").write_text(_password(secure, "demo.s1"))
     report = run_json("edge-agent", "publish", "--db", str(db), "--mqtt", f"mqtts://demo.s1@localhost:{secure.tls_port}",
-                      "--ca-file", str(secure.pki / "ca.crt"), "--password-file", str(tmp_path / "s1.pw"), "--wait", "0.2")
+                      *secure.tls_args("s1"), "--password-file", str(tmp_path / "s1.pw"), "--wait", "0.2")
     assert report["published"] == 3
     collected = subprocess.run([*subscribe, "-C", "3", "-W", "30"], check=False,
                                capture_output=True, text=True, timeout=60)

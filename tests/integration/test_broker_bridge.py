@@ -21,6 +21,7 @@ from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
 from models.alerting import AlertPolicy
 from server.broker_accounts import add_bridge
+from server.pki import service_certificate
 from server.mqtt_client import BrokerSettings, publish_retained
 from tests.conftest import run_cli, run_json
 from tests.edge_agent.test_alert_outbox import customer
@@ -41,6 +42,7 @@ class Region:
 def region(tmp_path: Path) -> Iterator[Region]:
     central = start_secure_broker(tmp_path / "central", "demo", [])
     secret = add_bridge(central.accounts, "demo", "north")
+    service_certificate(central.pki, "bridge-north")  # the central TLS listener wants a client certificate
     assert central.broker.process is not None
     os.kill(central.broker.process.pid, signal.SIGHUP)  # the broker reads the new account and ACL
     time.sleep(0.5)
@@ -67,8 +69,7 @@ def test_alerts_cross_the_bridge_and_their_acks_come_back(region: Region, tmp_pa
         aggregator.start()
         report = run_json(
             "edge-agent", "publish", "--db", str(box),
-            "--mqtt", f"mqtts://demo.s1@localhost:{region.regional.tls_port}",
-            "--ca-file", str(region.regional.pki / "ca.crt"),
+            "--mqtt", f"mqtts://demo.s1@localhost:{region.regional.tls_port}", *region.regional.tls_args("s1"),
             "--password-file", str(region.regional.accounts / "store-s1.mqtt-password"), "--wait", "20")
     finally:
         aggregator.kill()

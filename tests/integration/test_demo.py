@@ -17,6 +17,8 @@ from rich.console import Console
 from demo.chain import DemoSpec
 from demo.console_client import ConsoleClient
 from demo.run import run_demo
+from tests.browser import chromium, severe_errors, visit_every_view
+from tests.server.console.process import ConsoleProcess
 
 pytestmark = pytest.mark.integration
 
@@ -67,13 +69,27 @@ def test_reduced_demo_delivers_every_alert_to_the_console_and_stops_everything(t
     assert our_processes(str(out)) == []
     with pytest.raises(OSError):
         ConsoleClient(result.console_url).login(result.username, result.password)
+    # Every page of the console opens on what the demo left (a federation without differential privacy...).
+    console = ConsoleProcess(str(out / "central" / "central.db"), tmp_path).start()
+    try:
+        for browser in chromium():
+            views = visit_every_view(browser, console.url, result.username, result.password)
+            assert views == ["alerts", "stores", "footfall", "results", "rounds", "users"]
+            assert severe_errors(browser) == []
+    finally:
+        console.kill()
+
+
+def _as_a_background_job() -> None:
+    """What `make demo &` (or `make test &`) does to a job: it starts with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
     out = tmp_path / "demo"  # given relative, as `make demo` gives its default
     process = subprocess.Popen([sys.executable, "-m", "demo", "--out", "demo", "--stores", "2", "--customers", "300",
                                 "--rounds", "1"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_as_a_background_job)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not any("edge-agent run" in c for c in our_processes(str(out))):

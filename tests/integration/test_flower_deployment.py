@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from server.pki import create_ca, server_certificate, supernode_key
+from server.pki import supernode_key
 from tests.conftest import CHAIN_AS_OF
-from tests.services import VENV_BIN, SuperLink, SuperNode, flower_env, kill_tree
+from tests.services import VENV_BIN, SuperLink, SuperNode, federation_site, flower_env, kill_tree
 
 pytestmark = pytest.mark.integration
 
@@ -29,22 +29,8 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(chain_dbs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("flower")
-    pki = root / "pki"
-    create_ca(pki, "Demo Retail")
-    server_certificate(pki, "superlink", ["127.0.0.1", "localhost"])
-    superlink = SuperLink(root / "superlink", pki).start()
-    nodes = {}
-    try:
-        for db in chain_dbs:
-            store = db.stem
-            private, public = supernode_key(pki, store)
-            superlink.register(public)
-            nodes[store] = SuperNode(root / store, superlink, private, f'store-db="{db}" threads=1').start()
-        yield Deployment(superlink, nodes, pki)
-    finally:
-        for node in nodes.values():
-            node.kill()
-        superlink.kill()
+    with federation_site(root, chain_dbs) as (superlink, nodes):
+        yield Deployment(superlink, nodes, superlink.pki)
 
 
 def online_nodes(superlink: SuperLink) -> list[dict]:  # type: ignore[type-arg]

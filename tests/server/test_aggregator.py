@@ -66,12 +66,31 @@ def test_messages_on_topics_outside_the_contract_are_dead_letters(db: CentralDb)
         "'elsewhere/x' is not a store topic", "no aggregator handles topic leaf 'whatever'"]
 
 
-def test_a_message_the_database_refuses_is_set_aside_alone(db: CentralDb) -> None:
+def test_a_number_past_64_bits_is_set_aside_alone(db: CentralDb) -> None:
     too_big = Incoming(ALERTS, json.dumps({**churn_alert(2), "seq": 2**70}).encode())  # past SQLite's 64-bit integers
     outcome = handle_batch(db, [alert_message(1), too_big, alert_message(3)])
     assert outcome.stored[("acme", "s1")].new == ["acme-s1-000001", "acme-s1-000003"]
     (dead,) = outcome.dead_letters
-    assert dead[1].startswith("the database refused it")
+    assert "beyond 64 bits" in dead[1]
+
+
+def test_a_message_the_database_refuses_is_set_aside_alone(db: CentralDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from server.aggregator import handling
+
+    real = handling.store_alerts
+
+    def refusing(connection, chain, store_id, documents, now):  # type: ignore[no-untyped-def]
+        if any(document["seq"] == 2 for document, _ in documents):
+            raise IntegrityError("INSERT", {}, Exception("value refused by the database"))
+        return real(connection, chain, store_id, documents, now)
+
+    monkeypatch.setattr(handling, "store_alerts", refusing)
+    outcome = handle_batch(db, [alert_message(1), alert_message(2), alert_message(3)])
+    assert outcome.stored[("acme", "s1")].new == ["acme-s1-000001", "acme-s1-000003"]
+    (dead,) = outcome.dead_letters
+    assert dead[1] == "the database refused it: value refused by the database"
 
 
 def test_a_nul_character_postgresql_cannot_store_is_a_dead_letter_there() -> None:

@@ -198,8 +198,8 @@ async function loadAlerts() {
   if (request !== state.alertRequest) return;  // a later filter change already asked again
   const body = table.tBodies[0];
   body.replaceChildren(...page.alerts.map((a) => el("tr", {
-    dataset: { alertId: a.alert_id }, className: a.alert_id === state.selected ? "selected" : null,
-    onclick: () => selectAlert(a.alert_id),
+    dataset: { alertId: a.alert_id, alertKey: alertPath(a) }, className: alertPath(a) === state.selected ? "selected" : null,
+    onclick: () => selectAlert(alertPath(a)),
   },
   el("td", {}, badge(a.level)), el("td", { className: "num" }, a.risk_score), el("td", {}, `${a.chain}/${a.store_id}`),
   el("td", {}, a.customer_ref), el("td", {}, a.control ? el("em", {}, "control") : (a.action_label || a.action || "–")),
@@ -213,13 +213,18 @@ async function loadAlerts() {
   if (state.selected) await selectAlert(state.selected, false);
 }
 
-async function selectAlert(alertId, highlight = true) {
-  state.selected = alertId;
+// An alert id is unique within its store only: an alert is addressed as chain/store/alert id.
+function alertPath(a) {
+  return [a.chain, a.store_id, a.alert_id].map(encodeURIComponent).join("/");
+}
+
+async function selectAlert(key, highlight = true) {
+  state.selected = key;
   if (highlight) {
-    document.querySelectorAll("#alert-table tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.alertId === alertId));
+    document.querySelectorAll("#alert-table tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.alertKey === key));
   }
   try {
-    renderDetail(await api(`/api/alerts/${encodeURIComponent(alertId)}`));
+    renderDetail(await api(`/api/alerts/${key}`));
   } catch (error) {
     if (error.status === 404) { state.selected = null; $("alert-detail").hidden = true; } else throw error;
   }
@@ -229,7 +234,7 @@ function renderDetail(a) {
   const box = $("alert-detail");
   const canAct = state.session && state.session.role !== "viewer";
   const act = (path, body, message) => guarded(async () => {
-    renderDetail(await api(`/api/alerts/${encodeURIComponent(a.alert_id)}/${path}`, { method: "POST", body }));
+    renderDetail(await api(`/api/alerts/${alertPath(a)}/${path}`, { method: "POST", body }));
     toast(message);
     state.stale.add("results");
     await loadAlerts();

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -41,16 +41,26 @@ def test_an_unknown_user_costs_a_login_as_much_as_a_wrong_password(tmp_path: Pat
     assert timings["nobody"] > 0.5 * timings["ada"] > 0.05  # both run the full scrypt
 
 
-def test_repeated_failures_lock_the_username_out_for_the_window_even_with_the_right_password(
-        central: str) -> None:
-    limits = LoginLimits(per_user=3, per_client=100, window_seconds=60)
+def test_failures_from_one_address_make_that_address_wait_longer_and_longer_not_the_account_elsewhere(
+        central: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.console import sessions
+
+    clock = [datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)]
+    monkeypatch.setattr(sessions, "now_utc", lambda: clock[0])
+    limits = LoginLimits(free_failures=3, first_wait_seconds=1.0, max_wait_seconds=60, per_client=100)
     with open_central_db(central) as db:
         for _ in range(3):
             assert authenticate(db, "sam", "not the password", "10.0.0.1", limits) is None
-        with pytest.raises(LoginThrottled) as refused:
-            authenticate(db, "sam", PASSWORD, "10.0.0.2", limits)
-        assert 1 <= refused.value.retry_after <= 61
-        assert authenticate(db, "vera", PASSWORD, "10.0.0.1", limits) is not None  # other users are not affected
+        for wait in (1, 2, 4):  # each further failure doubles the wait
+            with pytest.raises(LoginThrottled) as refused:
+                authenticate(db, "sam", "not the password", "10.0.0.1", limits)
+            assert refused.value.retry_after == wait
+            clock[0] += timedelta(seconds=wait)  # the guesser waits, then tries again, and fails again
+            assert authenticate(db, "sam", "not the password", "10.0.0.1", limits) is None
+        assert authenticate(db, "sam", PASSWORD, "10.0.0.2", limits) is not None, "sam's own address: no wait"
+        with pytest.raises(LoginThrottled):
+            authenticate(db, "sam", PASSWORD, "10.0.0.1", limits)  # the guesser's address still waits
+        assert authenticate(db, "vera", PASSWORD, "10.0.0.1", limits) is not None  # other accounts are not affected
 
 
 def test_account_fields_are_checked(central: str) -> None:

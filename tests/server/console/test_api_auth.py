@@ -164,10 +164,10 @@ def test_sessions_live_in_the_database_so_another_console_process_accepts_them(l
 
 def test_too_many_failed_logins_answer_429_with_retry_after(console: Callable[..., TestClient]) -> None:
     client = console()
-    for _ in range(5):
+    for _ in range(3):
         assert client.post("/api/login", json={"username": "sam", "password": "guess guess guess"}).status_code == 401
     refused = client.post("/api/login", json={"username": "sam", "password": PASSWORD})
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 800
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 2
     log_in(console(), "ada")  # another account is not locked out
 
 

@@ -1,50 +1,34 @@
 """The console page in a real headless Chromium: log in, filter alerts, record an outcome, see uplift change.
 
-Chromium and its driver are the Debian packages (/usr/bin/chromium, /usr/bin/chromedriver); Selenium is
-pointed at both, so it never downloads a browser. A screenshot of the uplift table is kept under
+The browser is tests/browser.py's. A screenshot of the uplift table is kept under
 test-artifacts/ (or $CHURN_TEST_ARTIFACTS).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from server.central import open_central_db
+from tests.browser import chromium, text_of
 
 from .chain import PASSWORD, alert_document, store_documents
 from .process import ConsoleProcess
 
 ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1500,1000"]
 
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        for flag in [*FLAGS, f"--user-data-dir={profile}"]:
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        try:
-            yield driver
-        finally:
-            driver.quit()
+    yield from chromium()
 
 
 @pytest.fixture
@@ -66,11 +50,6 @@ def artifacts() -> Path:
     folder = Path(os.environ.get("CHURN_TEST_ARTIFACTS", ROOT / "test-artifacts"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def text_of(driver: WebDriver, selector: str) -> str:
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].text if found else ""
 
 
 def test_an_operator_filters_records_an_outcome_and_sees_the_uplift_change(

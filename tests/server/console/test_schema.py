@@ -29,7 +29,7 @@ def test_an_aggregator_only_database_gains_the_console_tables(tmp_path: Path, mo
     with open_central_db(target) as db:
         with db.read() as connection:
             assert CONSOLE_TABLES <= set(inspect(connection).get_table_names())
-            assert migrations.schema_version(connection) == 2
+            assert migrations.schema_version(connection) == migrations.LATEST
         ada = create_account(db, "ada", PASSWORD, "admin")
-        assert record_outcome(db, ada, "acme-s1-000001", "stayed")["result"] == "stayed"
+        assert record_outcome(db, ada, ("acme", "s1", "acme-s1-000001"), "stayed")["result"] == "stayed"
         assert [a["alert_id"] for a in list_alerts(db)] == ["acme-s1-000001"]
