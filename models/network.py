@@ -40,6 +40,13 @@ N_OUTPUTS = 4  # alive logit, log visit rate, log dropout rate, spread of the vi
 RATE_PRIOR = 1 / 20  # visit days per day at a zero output: a visit every 20 days
 DROPOUT_PRIOR = 1 / 365  # drop-outs per day at a zero output: a year's expected life
 SPREAD_FLOOR = 0.05
+# Bounds that keep every likelihood and curve finite whatever the weights (a noisy or poisoned
+# update, an input far outside training): rates from one visit in 270 years to three a day,
+# drop-outs from one in 2,700 years to one a day, spreads up to 3 (e^3 either way).
+LOG_RATE_BOUNDS = (float(np.log(1e-5)), float(np.log(3.0)))
+LOG_DROPOUT_BOUNDS = (float(np.log(1e-6)), 0.0)
+ALIVE_LOGIT_BOUND = 15.0
+SPREAD_CEILING = 3.0
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)  # E[f(Z)], Z ~ N(0, 1), as a weighted sum
 
 
@@ -126,9 +133,12 @@ class ChurnNet(nn.Module):
         """(alive logit [n, 1], log visit rate at each quadrature node [n, J], log dropout rate [n, 1])."""
         z = self.normalise(x)
         out = self.head(self.body(z)) + self.skip(z)
-        spread = functional.softplus(out[:, 3:4]) + SPREAD_FLOOR
-        log_rate = out[:, 1:2] + float(np.log(RATE_PRIOR)) + spread * self.nodes - spread**2 / 2
-        return out[:, 0:1] + 1.0, log_rate, out[:, 2:3] + float(np.log(DROPOUT_PRIOR))
+        spread = torch.clamp(functional.softplus(out[:, 3:4]) + SPREAD_FLOOR, max=SPREAD_CEILING)
+        log_mean = torch.clamp(out[:, 1:2] + float(np.log(RATE_PRIOR)), *LOG_RATE_BOUNDS)
+        log_rate = torch.clamp(log_mean + spread * self.nodes - spread**2 / 2, LOG_RATE_BOUNDS[0] - 10, LOG_RATE_BOUNDS[1])
+        log_dropout = torch.clamp(out[:, 2:3] + float(np.log(DROPOUT_PRIOR)), *LOG_DROPOUT_BOUNDS)
+        alive_logit = torch.clamp(out[:, 0:1] + 1.0, -ALIVE_LOGIT_BOUND, ALIVE_LOGIT_BOUND)
+        return alive_logit, log_rate, log_dropout
 
     def log_likelihood(self, x: torch.Tensor, visits: torch.Tensor, last_visit: torch.Tensor,
                        window: torch.Tensor) -> torch.Tensor:
