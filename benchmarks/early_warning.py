@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge_agent.ingest import ingest_files  # noqa: E402
-from edge_agent.store_db import open_store_db  # noqa: E402
+from benchmarks.chains import CHAIN_END, simulated_chain  # noqa: E402
 from models.alerting import AlertPolicy  # noqa: E402
 from models.features import build_features  # noqa: E402
 from models.metrics import roc_auc  # noqa: E402
@@ -43,24 +42,12 @@ from models.risk import RiskConfig  # noqa: E402
 from models.store_data import DAY, load_store_data  # noqa: E402
 from models.survival import SurvivalSet  # noqa: E402
 from models.training import TorchChurnModel, fit  # noqa: E402
-from server.backtest import _read_truth  # noqa: E402
+from server.backtest import read_truth  # noqa: E402
 from server.early_warning import WarningSpec, early_warning  # noqa: E402
-from server.simulate import ChainSpec, simulate_chain  # noqa: E402
 from server.train import day_after, store_rows  # noqa: E402
 
-END = date(2025, 12, 31)
+END = CHAIN_END
 KEYS = ("caught_before_churn_share", "median_lead_days", "alert_precision", "false_alarms_per_1000_loyal_per_month")
-
-
-def make_chain(folder: Path, stores: int, customers: int, days: int, seed: int) -> list[Path]:
-    simulate_chain(ChainSpec(stores=stores, customers_per_store=customers, days=days, seed=seed, end=END), folder)
-    dbs = []
-    for store in sorted(folder.glob("store-*")):
-        db = folder / "db" / f"{store.name}.db"
-        with open_store_db(db, chain="sim") as handle:
-            ingest_files(handle, [store / "pos.csv"])
-        dbs.append(db)
-    return dbs
 
 
 def ranking_ceiling(stores: list[Any], truths: list[dict[str, int]], model: TorchChurnModel, as_of_day: int,
@@ -104,11 +91,11 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory(prefix="ew-") as work:
             started = time.perf_counter()
-            dbs = make_chain(Path(work), args.stores, args.customers, args.days, seed)
+            dbs = simulated_chain(Path(work), args.stores, args.customers, args.days, seed)
             stores = [load_store_data(db) for db in dbs]
             rows = SurvivalSet.concat([store_rows(s, as_of_day) for s in stores])
             model = TorchChurnModel(fit(rows, args.horizon).model)
-            truths = [_read_truth(Path(work), s.store_id) for s in stores]
+            truths = [read_truth(Path(work), s.store_id) for s in stores]
             spec = WarningSpec(as_of_day, args.horizon, args.weeks)
             for budget in (int(b) for b in args.budgets.split(",")):
                 policy = AlertPolicy(weekly_budget=budget)

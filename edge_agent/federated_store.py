@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.federated import load_trainable, logit_histogram, trainable_arrays
+from models.federated import CHECK_DAYS, load_trainable, logit_histogram, trainable_arrays
 from models.metrics import roc_auc
 from models.network import ChurnNet, NetworkConfig, NormStats
 from models.schema import FEATURE_NAMES
@@ -122,20 +122,28 @@ class StoreTrainer:
                         "train-seconds": time.perf_counter() - started, "prepare-seconds": self.prepare_seconds}
 
     def evaluate(self, weights: dict[str, np.ndarray], norm: NormStats) -> dict[str, Any]:
-        """Likelihood of the held-out customers; AUC and the logit histogram where a whole horizon was seen."""
+        """Likelihood of the held-out customers; their AUC and logit histogram at the check horizon,
+        min(horizon, 90 days), which a year of history can always show; and the histogram at the
+        horizon itself for the shared calibration, empty when no whole horizon was seen."""
         model = self._model(weights, norm)
-        mask, labels = calibration_rows(self.holdout, self.settings.horizon_days)
-        logits = predict_logits(model, self.holdout.values[mask])
+        check_days = min(self.settings.horizon_days, CHECK_DAYS)
+        mask, labels = calibration_rows(self.holdout, check_days)
+        logits = predict_logits(model, self.holdout.values[mask], days=check_days)
         positive, negative = logit_histogram(logits, labels)
         auc = roc_auc(labels, logits) if len(labels) else float("nan")
+        at_horizon, horizon_labels = calibration_rows(self.holdout, self.settings.horizon_days)
+        calibration = logit_histogram(predict_logits(model, self.holdout.values[at_horizon]), horizon_labels)
         return {
             "num-examples": len(self.holdout),
             "loss": validation_loss(model, self.holdout),
             "auc": auc if np.isfinite(auc) else 0.5,
+            "auc-days": check_days,
             "auc-examples": len(labels),
             "churn-rate": float(labels.mean()) if len(labels) else 0.0,
             "hist-churned": positive.tolist(),
             "hist-stayed": negative.tolist(),
+            "calibration-churned": calibration[0].tolist(),
+            "calibration-stayed": calibration[1].tolist(),
         }
 
     def personalise(

@@ -15,6 +15,9 @@ import torch
 from .network import ChurnNet
 
 LOGIT_EDGES = np.linspace(-12.0, 12.0, 241)  # 0.1-wide logit bins, open-ended at both sides
+# Rounds and releases are judged by the pooled held-out AUC at min(horizon, CHECK_DAYS): a horizon the
+# stores' histories can show even when the release horizon is longer than any window seen.
+CHECK_DAYS = 90
 
 
 def trainable_arrays(model: ChurnNet) -> dict[str, np.ndarray]:

@@ -176,9 +176,10 @@ class ChurnNet(nn.Module):
         visits = alive * (weights * rate).sum(1) * -torch.expm1(-dropout[:, :, 0] * days.reshape(1, -1)) / dropout[:, :, 0]
         return no_visit, gone_by, visits
 
-    def churn_logit(self, x: torch.Tensor) -> torch.Tensor:
-        """Uncalibrated logit of P(no visit in the next `horizon` days), [n]."""
-        no_visit, _, _ = self.curves(x, self.horizon.reshape(1))
+    def churn_logit(self, x: torch.Tensor, days: float | None = None) -> torch.Tensor:
+        """Uncalibrated logit of P(no visit in the next `days` days (default: the horizon)), [n]."""
+        at = self.horizon.reshape(1) if days is None else torch.tensor([float(days)])
+        no_visit, _, _ = self.curves(x, at)
         p = torch.clamp(no_visit[:, 0], 1e-6, 1 - 1e-6)
         return torch.log(p) - torch.log1p(-p)
 

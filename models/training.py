@@ -113,13 +113,13 @@ def validation_loss(model: ChurnNet, rows: SurvivalSet) -> float:
 
 
 @torch.no_grad()
-def predict_logits(model: ChurnNet, values: np.ndarray, batch: int = 65536) -> np.ndarray:
-    """Uncalibrated churn logits at the model's horizon."""
+def predict_logits(model: ChurnNet, values: np.ndarray, batch: int = 65536, days: float | None = None) -> np.ndarray:
+    """Uncalibrated churn logits at the model's horizon (or at `days`)."""
     model.eval()
     x = _tensor(values)
     if not len(x):
         return np.zeros(0)
-    return torch.cat([model.churn_logit(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy().astype(np.float64)
+    return torch.cat([model.churn_logit(x[i : i + batch], days) for i in range(0, len(x), batch)]).numpy().astype(np.float64)
 
 
 @torch.no_grad()

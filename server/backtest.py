@@ -96,7 +96,7 @@ def levels_table(tests: Sequence[LabelledSet], models: Sequence[ChurnModel], spe
     return rows
 
 
-def _read_truth(truth_dir: Path, store_id: str) -> dict[str, int]:
+def read_truth(truth_dir: Path, store_id: str) -> dict[str, int]:
     """customer_id → true churn day, from a simulated chain's truth.csv."""
     path = truth_dir / store_id / "truth.csv"
     if not path.exists():
@@ -203,7 +203,7 @@ def run_backtest(
     if spec.truth_dir is not None:
         step("measuring the early warning week by week")
         warning = WarningSpec(spec.as_of_day, spec.horizon_days, spec.warning_weeks, lookback_days=spec.lookback_days)
-        inputs = [(s, models[s.store_id], _read_truth(spec.truth_dir, s.store_id)) for s in stores]
+        inputs = [(s, models[s.store_id], read_truth(spec.truth_dir, s.store_id)) for s in stores]
         result["early_warning"] = early_warning(inputs, warning, risk, policy, "model")
         result["early_warning_baseline"] = early_warning(inputs, warning, risk, policy, "overdue")
     return result

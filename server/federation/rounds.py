@@ -35,7 +35,7 @@ from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping
 from flwr.supercore import log
 
 from models.export import write_model_dir
-from models.federated import auc_from_histogram, load_trainable, platt_from_histogram, trainable_arrays
+from models.federated import CHECK_DAYS, auc_from_histogram, load_trainable, platt_from_histogram, trainable_arrays
 from models.network import ChurnNet, NetworkConfig, NormStats
 from models.schema import FEATURE_NAMES
 
@@ -109,14 +109,19 @@ def shared_normalisation(grid: Grid, settings: FederationSettings) -> NormStats:
 
 
 def shared_calibration(grid: Grid, settings: FederationSettings, weights: dict[str, np.ndarray], norm: NormStats) -> tuple[float, float, float]:
-    """(slope, intercept, pooled held-out AUC) from the stores' logit histograms."""
+    """(slope, intercept, pooled held-out AUC at the check horizon) from the stores' logit histograms.
+
+    The calibration is fitted at the horizon itself; when no store saw a whole horizon before as-of
+    the histograms are empty and the likelihood's own calibration stands (slope 1, intercept 0)."""
     content = RecordDict({"arrays": _to_record(weights), "config": _base_config(settings, norm)})
     replies = _ask_all(grid, settings, f"{MessageType.QUERY}.calibrate", content, 1)
     metrics = [next(iter(r.content.metric_records.values())) for r in replies]
-    churned = np.sum([np.asarray(m["hist-churned"]) for m in metrics], axis=0)
-    stayed = np.sum([np.asarray(m["hist-stayed"]) for m in metrics], axis=0)
-    slope, intercept = platt_from_histogram(churned, stayed)
-    return slope, intercept, auc_from_histogram(churned, stayed)
+
+    def pooled(key: str) -> np.ndarray:
+        return np.sum([np.asarray(m[key]) for m in metrics if key in m], axis=0)
+
+    slope, intercept = platt_from_histogram(pooled("calibration-churned"), pooled("calibration-stayed"))
+    return slope, intercept, auc_from_histogram(pooled("hist-churned"), pooled("hist-stayed"))
 
 
 def _strategy(settings: FederationSettings) -> tuple[RoundKeeper, BoundedFedAvg, Any]:
@@ -224,7 +229,8 @@ def run_federation(grid: Grid, settings: FederationSettings) -> FederationOutcom
     last = history[-1].get("metrics", {}) if history else {}
     manifest = write_model_dir(
         model, release_dir, version=version, horizon_days=settings.horizon_days,
-        metrics={"auc": pooled_auc, "auc_last_round": last.get("auc"), "loss_last_round": last.get("loss")},
+        metrics={"auc": pooled_auc, "auc_days": min(settings.horizon_days, CHECK_DAYS),
+                 "auc_last_round": last.get("auc"), "loss_last_round": last.get("loss")},
         training={"mode": "federated", "as_of": settings.as_of, "rounds": settings.num_server_rounds,
                   "strategy": settings.strategy, "fingerprint": settings.fingerprint,
                   "stores": sorted({s for entry in history for s in entry.get("trained", [])}),

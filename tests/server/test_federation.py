@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +92,12 @@ def test_shared_normalisation_equals_the_pooled_one(chain_dbs: list[Path], tmp_p
 
 
 def test_an_offline_store_never_hangs_a_round(chain_dbs: list[Path], tmp_path: Path) -> None:
+    """The minimum of 3 available stores is waited for boundedly (2 s), then the round goes on with the
+    two that answer (a hang would end in pytest's timeout, not here)."""
     grid = InProcessGrid(client_app, chain_dbs)
     grid.offline.add(103)  # store-03's box went dark before the federation
-    started = time.monotonic()
     outcome = run_federation(grid, settings(tmp_path, min_available_nodes=3, node_wait_seconds=2.0))
-    assert time.monotonic() - started < 60
+    assert [r["round"] for r in outcome.rounds] == [1, 2]
     assert all(r["trained"] == ["store-01", "store-02"] for r in outcome.rounds)
 
 
