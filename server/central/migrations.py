@@ -72,6 +72,8 @@ MIGRATIONS: list[Migration] = [
                             tables.model_releases, tables.model_rounds)),
     Migration(3, "alerts keyed by (chain, store, alert id); dead letters record their size",
               _steps(rekey_alerts, add_columns(tables.dead_letters, "size"))),
+    Migration(4, "alerts say which list they belong to: early warnings or win-backs",
+              add_columns(tables.alerts, "kind")),
 ]
 LATEST = MIGRATIONS[-1].version
 

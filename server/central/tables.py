@@ -69,6 +69,8 @@ alerts = _alert_topic_message(
     Column("action_cost_cap", Float, nullable=False),
     Column("model_version", Text, nullable=False),
     Column("control", Boolean, nullable=False, server_default=false()),
+    # early_warning (still buying, drifting away) or win_back (lapsed by their own rhythm): two lists
+    Column("kind", Text, nullable=False, server_default="early_warning"),
     indexes=(Index("alerts_by_received", "received_at"), Index("alerts_by_level", "level", "as_of")),
 )
 

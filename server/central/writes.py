@@ -52,6 +52,7 @@ def _alert_row(chain: str, store_id: str, document: dict[str, Any], raw: str, no
     return alerts, {
         **{k: document.get(k) for k in ALERT_FIELDS}, **origin,
         "reasons": json.dumps(document["reasons"]), "control": bool(document.get("control", False)),
+        "kind": document.get("kind", "early_warning"),
         "payload": raw, "received_at": now}
 
 

@@ -15,7 +15,7 @@ from models.risk import LEVELS
 
 from .deps import Actor, Db, Reader, check_store
 from .queries import AlertFilters, AlertKey, alert_actions, alert_detail, alert_page
-from .schemas import AlertDetail, AlertPage, AssignRequest, ContactedRequest, OutcomeRequest, State
+from .schemas import AlertDetail, AlertPage, AssignRequest, ContactedRequest, Kind, OutcomeRequest, State
 from .work import WorkError, assign, record_outcome, resolve_alert
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -35,6 +35,8 @@ def queue(
     chain: str | None = None,
     store_id: str | None = None,
     level: Annotated[list[str], Query(description="One or more of green ... purple")] = [],  # noqa: B006
+    kind: Annotated[Kind | None, Query(description="early_warning (still buying, drifting away) or win_back "
+                                                   "(lapsed by their own rhythm)")] = None,
     action: str | None = None,
     control: Annotated[bool | None, Query(description="true: the control group only; false: without it")] = None,
     state: State | None = None,
@@ -49,7 +51,7 @@ def queue(
     unknown = [name for name in level if name not in LEVELS]
     if unknown:
         raise HTTPException(422, f"unknown level {unknown[0]!r}; levels are {', '.join(LEVELS)}")
-    filters = AlertFilters(chain, store_id, tuple(level), action, control, state,
+    filters = AlertFilters(chain, store_id, tuple(level), kind, action, control, state,
                            account.username if assignee == "me" else assignee, max_age_days, limit, offset)
     total, rows = alert_page(db, account, filters)
     return AlertPage.model_validate({"total": total, "limit": limit, "offset": offset, "alerts": rows})

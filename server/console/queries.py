@@ -32,7 +32,7 @@ RESULTS = ("stayed", "churned")
 DECAY_LEVELS = LEVELS[LEVELS.index("orange"):]
 ALERT_COLUMNS = [alerts.c[name] for name in (
     "alert_id", "seq", "chain", "store_id", "customer_ref", "as_of", "risk_score", "level", "action", "action_label",
-    "reasons", "clv_estimate", "action_cost_cap", "model_version", "created_at", "control", "received_at")]
+    "reasons", "clv_estimate", "action_cost_cap", "model_version", "created_at", "control", "kind", "received_at")]
 WORK_COLUMNS = [alert_work.c[name] for name in (
     "assignee", "assigned_at", "contacted_at", "offer", "result", "result_at", "cost", "updated_at", "updated_by")]
 
@@ -42,6 +42,7 @@ class AlertFilters:
     chain: str | None = None
     store_id: str | None = None
     levels: tuple[str, ...] = ()
+    kind: str | None = None  # early_warning or win_back
     action: str | None = None
     control: bool | None = None
     state: str | None = None
@@ -74,7 +75,7 @@ def alert_keys(connection: Connection, account: Account, alert_id: str) -> list[
 def _filtered(query: Select[Any], account: Account, f: AlertFilters) -> Select[Any]:
     query = query.where(account.store_condition(alerts.c.chain, alerts.c.store_id))
     for column, wanted in ((alerts.c.chain, f.chain), (alerts.c.store_id, f.store_id), (alerts.c.action, f.action),
-                           (alert_work.c.assignee, f.assignee)):
+                           (alert_work.c.assignee, f.assignee), (alerts.c.kind, f.kind)):
         if wanted is not None:
             query = query.where(column == wanted)
     if f.levels:

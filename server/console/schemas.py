@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 Role = Literal["viewer", "staff", "admin"]
 State = Literal["open", "assigned", "contacted", "closed"]
+Kind = Literal["early_warning", "win_back"]
 Outcome = Literal["contacted", "offer_accepted", "offer_declined", "stayed", "churned"]
 Note = str | None
 
@@ -73,6 +74,7 @@ class Alert(BaseModel):
     model_version: str
     created_at: str
     control: bool = Field(description="Held out from action by the store (the control group)")
+    kind: Kind = Field(description="early_warning: still buying, drifting away; win_back: lapsed by their own rhythm")
     received_at: str
     state: State
     assignee: str | None

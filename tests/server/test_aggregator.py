@@ -43,6 +43,16 @@ def test_good_alerts_are_stored_and_reported_per_store_for_the_acks(db: CentralD
     assert count_alerts(db) == 4
 
 
+def test_each_alert_is_stored_in_its_list_early_warning_or_win_back(db: CentralDb) -> None:
+    handle_batch(db, [alert_message(1), alert_message(2, kind="win_back", days_silent=95),
+                      alert_message(3, kind="early_warning")])
+    with db.read() as connection:
+        kinds = dict(connection.execute(select(tables.alerts.c.seq, tables.alerts.c.kind)).all())
+    assert kinds == {1: "early_warning", 2: "win_back", 3: "early_warning"}  # absent: an early warning
+    bad = handle_batch(db, [alert_message(4, kind="lapsed")])
+    assert bad.new == 0 and "field kind must be one of" in bad.dead_letters[0][1]
+
+
 @pytest.mark.parametrize(("payload", "reason"), [
     (b"{not json", "not JSON"),
     (json.dumps({**churn_alert(1), "schema": "retail.churn-alert/9"}).encode(), "schema must be"),

@@ -178,7 +178,7 @@ function alertQuery() {
   const params = new URLSearchParams();
   const store = $("f-store").value;
   if (store) { const [chain, storeId] = store.split("/"); params.set("chain", chain); params.set("store_id", storeId); }
-  for (const [id, name] of [["f-level", "level"], ["f-action", "action"], ["f-control", "control"],
+  for (const [id, name] of [["f-kind", "kind"], ["f-level", "level"], ["f-action", "action"], ["f-control", "control"],
                             ["f-state", "state"], ["f-age", "max_age_days"]]) {
     if ($(id).value) params.set(name, $(id).value);
   }
@@ -201,7 +201,8 @@ async function loadAlerts() {
     dataset: { alertId: a.alert_id, alertKey: alertPath(a) }, className: alertPath(a) === state.selected ? "selected" : null,
     onclick: () => selectAlert(alertPath(a)),
   },
-  el("td", {}, badge(a.level)), el("td", { className: "num" }, a.risk_score), el("td", {}, `${a.chain}/${a.store_id}`),
+  el("td", {}, badge(a.level), a.kind === "win_back" ? el("span", { className: "tag" }, " win-back") : ""),
+  el("td", { className: "num" }, a.risk_score), el("td", {}, `${a.chain}/${a.store_id}`),
   el("td", {}, a.customer_ref), el("td", {}, a.control ? el("em", {}, "control") : (a.action_label || a.action || "–")),
   el("td", { className: "reasons" }, (a.reasons[0] || {}).text || ""),
   el("td", {}, el("span", { className: `state ${a.state}` }, a.result || a.state)),
@@ -246,6 +247,7 @@ function renderDetail(a) {
     ["State", a.state], ["Assignee", a.assignee || "–"], ["Contacted", when(a.contacted_at)],
     ["Offer", a.offer || "–"], ["Result", a.result || "–"], ["Cost recorded", money(a.cost)],
     ["Model", a.model_version],
+    ["List", a.kind === "win_back" ? "win-back (lapsed by their own rhythm)" : "early warning (still buying, drifting away)"],
   ];
   const children = [
     el("h2", {}, badge(a.level), ` ${a.risk_score} · ${a.customer_ref}`),

@@ -104,3 +104,16 @@ def test_bad_outcomes_and_unknown_alerts_are_refused(login: Login) -> None:
     assert ada.post("/api/alerts/nope/outcome", json={"outcome": "stayed"}).status_code == 404
     assert ada.get("/api/alerts/nope").status_code == 404
     assert ada.get("/api/alerts/acme-s1-000002").json()["outcomes"] == []
+
+
+def test_the_win_back_list_is_kept_apart_from_early_warnings(login: Login, central: str) -> None:
+    with open_central_db(central) as db, db.write() as connection:
+        connection.execute(update(alerts).where(alerts.c.chain == "bravo").values(kind="win_back"))
+    client = login("vera")
+    get = lambda **params: client.get("/api/alerts", params={"limit": 500, **params}).json()  # noqa: E731
+    winbacks, warnings = get(kind="win_back"), get(kind="early_warning")
+    assert winbacks["total"] > 0 and {a["chain"] for a in winbacks["alerts"]} == {"bravo"}
+    assert {a["kind"] for a in winbacks["alerts"]} == {"win_back"}
+    assert "bravo" not in {a["chain"] for a in warnings["alerts"]}
+    assert winbacks["total"] + warnings["total"] == get()["total"]
+    assert client.get("/api/alerts", params={"kind": "lapsed"}).status_code == 422
