@@ -32,18 +32,27 @@ def _columns(table: Table) -> list[str]:
     return [column.name for column in table.columns]
 
 
-def _copy(connection: Connection, table: Table, select_from: str) -> None:
-    names = _columns(table)
+def _copied_columns(connection: Connection, table: Table, old: str, *, joined: bool) -> list[str]:
+    """The new table's columns the old rows can fill; columns added by later migrations take their defaults."""
+    present = {column["name"] for column in inspect(connection).get_columns(old)}
+    if joined:
+        present |= {"chain", "store_id"}
+    return [name for name in _columns(table) if name in present]
+
+
+def _copy(connection: Connection, table: Table, old: str, *, joined: bool) -> None:
+    names = _copied_columns(connection, table, old, joined=joined)
     target = ", ".join(_quoted(connection, n) for n in names)
+    select_from = _select(connection, names, old, joined=joined)
     connection.exec_driver_sql(f"INSERT INTO {_quoted(connection, table.name)} ({target}) {select_from}")
 
 
-def _select(connection: Connection, table: Table, old: str, *, joined: bool = False) -> str:
-    """SELECT of the new table's columns from the old one; `joined` takes chain and store from the old alerts."""
+def _select(connection: Connection, names: list[str], old: str, *, joined: bool = False) -> str:
+    """SELECT of `names` from the old table; `joined` takes chain and store from the old alerts."""
     q = lambda name: _quoted(connection, name)  # noqa: E731
     if not joined:
-        return f"SELECT {', '.join(q(n) for n in _columns(table))} FROM {q(old)}"
-    picked = [f"a.{q(n)}" if n in ("chain", "store_id") else f"o.{q(n)}" for n in _columns(table)]
+        return f"SELECT {', '.join(q(n) for n in names)} FROM {q(old)}"
+    picked = [f"a.{q(n)}" if n in ("chain", "store_id") else f"o.{q(n)}" for n in names]
     return (f"SELECT {', '.join(picked)} FROM {q(old)} o "
             f"JOIN {q('alerts' + ASIDE)} a ON a.{q('alert_id')} = o.{q('alert_id')}")
 
@@ -66,7 +75,7 @@ def rekey_alerts(connection: Connection) -> None:
         tables.metadata.create_all(connection, tables=list(ALERT_TABLES), checkfirst=True)
         for table in moved:
             joined = table.name in (tables.alert_work.name, tables.alert_outcomes.name)
-            _copy(connection, table, _select(connection, table, table.name + ASIDE, joined=joined))
+            _copy(connection, table, table.name + ASIDE, joined=joined)
         for table in reversed(moved):
             connection.exec_driver_sql(f"DROP TABLE {_quoted(connection, table.name + ASIDE)}")
         if connection.dialect.name == "postgresql" and tables.alert_outcomes in moved:
