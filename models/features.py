@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .events import KIND, event_features
 from .schema import FEATURE_INDEX, FEATURE_NAMES
 from .store_data import DAY, StoreData
 
@@ -230,6 +231,28 @@ def _rhythm(c: np.ndarray, d: np.ndarray, as_of_day: int, n_all: int, usual_gap:
     }
 
 
+def _event_facts(data: StoreData, as_of_day: int, n_all: int, c: np.ndarray, d: np.ndarray,
+                 active: np.ndarray) -> dict[str, np.ndarray]:
+    """Plain counts behind the event reasons ("2 complaints in the last 30 days, one unresolved")."""
+    events = data.events.before(as_of_day * DAY)
+    age = as_of_day - events.ts // DAY
+
+    def count(kind: str, within: int) -> np.ndarray:
+        mask = (events.kind == KIND[kind]) & (age <= within)
+        return np.bincount(events.customer[mask], minlength=n_all).astype(np.float64)[active]
+
+    return {
+        "complaints_30": count("complaint", 30),
+        "complaints_90": count("complaint", 90),
+        "unresolved_180": np.maximum(count("complaint", 180) - count("complaint_resolved", 180), 0),
+        "service_90": count("service_contact", 90),
+        "returns_180": count("return", 180),
+        "online_visits_30": count("online_visit", 30),
+        "carts_abandoned_30": count("cart_abandoned", 30),
+        "store_visits_30": np.bincount(c[as_of_day - d <= 30], minlength=n_all).astype(np.float64)[active],
+    }
+
+
 def build_features(data: StoreData, as_of_day: int, lookback_days: int = 365) -> FeatureTable:
     """Features at the start of `as_of_day` for customers with a visit in the lookback window."""
     n_all = data.n_customers
@@ -364,7 +387,11 @@ def build_features(data: StoreData, as_of_day: int, lookback_days: int = 365) ->
         out[no_hours, col["crowding_usual_hours"]] = np.nan
         out[no_hours, col["crowding_trend"]] = np.nan
 
+    events = event_features(data, as_of_day, (c, d))
+    for name, values in events.items():
+        put(name, values)
     facts = {
+        **_event_facts(data, as_of_day, n_all, c, d, active),
         "recency_days": recency[active],
         "usual_gap_days": usual_gap[active],
         "longest_gap_days": rhythm["longest_gap"][active],

@@ -45,6 +45,10 @@ def group_contributions(predict: Predict, values: np.ndarray, baseline: np.ndarr
     return (logits[0][None, :] - logits[1:]).T
 
 
+def _times(count: int, what: str) -> str:
+    return f"{count} {what}" + ("" if count == 1 else "s")
+
+
 def _days(value: float) -> str:
     return f"{int(round(value))} day" + ("" if int(round(value)) == 1 else "s")
 
@@ -88,6 +92,37 @@ def _phrase(group: str, facts: dict[str, float], store: dict[str, float]) -> tup
     if group == "store_traffic":
         change = np.expm1(f.get("footfall_trend", 0.0)) * 100
         return (f"store traffic {change:+.0f}% over the last 4 weeks", "store_traffic_change_pct", round(change), None)
+    if group == "complaints":
+        recent, unresolved = int(f["complaints_30"]), int(f["unresolved_180"])
+        count = recent if recent else int(f["complaints_90"])
+        window = 30 if recent else 90
+        text = f"{_times(count, 'complaint')} in the last {window} days"
+        if unresolved:
+            text += f", {'one' if unresolved == 1 else unresolved} unresolved"
+        return (text, "complaints", float(count), None)
+    if group == "service":
+        return (f"{_times(int(f['service_90']), 'service contact')} in the last 90 days", "service_contacts_90_days",
+                f["service_90"], None)
+    if group == "returns":
+        return (f"returned {_times(int(f['returns_180']), 'purchase')} in the last 180 days", "returns_180_days",
+                f["returns_180"], None)
+    if group == "online":
+        looked, carts = int(f["online_visits_30"]), int(f["carts_abandoned_30"])
+        if carts and not f["store_visits_30"]:
+            text = f"left {_times(carts, 'cart')} online this month without buying"
+        elif f["store_visits_30"]:
+            text = f"looked online {_times(looked, 'time')} this month, bought {_times(int(f['store_visits_30']), 'time')}"
+        else:
+            text = f"looked online {_times(looked, 'time')} this month without buying"
+        return (text, "online_visits_30_days", float(looked), f["store_visits_30"])
+    if group == "feedback":
+        survey, change = f.get("survey_last", float("nan")), f.get("survey_change", float("nan"))
+        if np.isfinite(survey) and np.isfinite(change) and change < 0:
+            return (f"survey score {survey:.0f}, was {survey - change:.0f}", "survey_score", survey, survey - change)
+        if np.isfinite(survey):
+            return (f"survey score {survey:.0f} of 10", "survey_score", survey, None)
+        rating = f.get("review_mean", float("nan"))
+        return (f"rated the store {rating:.1f} of 5", "review_rating", rating, None)
     if group == "crowding":
         change = np.expm1(f.get("crowding_trend", 0.0)) * 100
         hour = int(f["usual_hour"])
@@ -115,7 +150,8 @@ def explain(
     }
     extra = {
         name: table.column(name)
-        for name in ("gap_cv", "online_share", "peak_share", "footfall_trend", "crowding_trend")
+        for name in ("gap_cv", "online_share", "peak_share", "footfall_trend", "crowding_trend", "review_mean",
+                     "survey_last", "survey_change")
     }
     extra["items_per_visit"] = np.expm1(table.column("items_per_visit_log"))
     result = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = "churn-features/2"
+SCHEMA_VERSION = "churn-features/3"
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,21 @@ FEATURES: tuple[Feature, ...] = (
     Feature("has_footfall", "store_traffic", "1 if the store has door counts"),
     Feature("crowding_usual_hours", "crowding", "log(entries at the customer's usual hours / store hourly mean)"),
     Feature("crowding_trend", "crowding", "log(entries at the customer's usual hours, last 28 days / 84 before)"),
+    Feature("complaints_90_log", "complaints", "log(1 + complaints in the last 90 days)"),
+    Feature("complaint_trend", "complaints", "log(complaint rate last 30 days / days 30-180 before)"),
+    Feature("days_since_complaint_log", "complaints", "log(1 + days since the last complaint, at most 730)"),
+    Feature("unresolved_complaints", "complaints", "complaints in the last 180 days not marked resolved"),
+    Feature("service_contacts_90_log", "service", "log(1 + service contacts in the last 90 days)"),
+    Feature("days_since_service_log", "service", "log(1 + days since the last service contact, at most 730)"),
+    Feature("returns_per_visit_180", "returns", "returns logged by the service desk per visit, last 180 days"),
+    Feature("online_visits_30_log", "online", "log(1 + online visits in the last 30 days)"),
+    Feature("online_visit_trend", "online", "log(online visit rate last 30 days / days 30-180 before)"),
+    Feature("browsing_without_buying", "online", "log(online visits / store visits, last 30 days)"),
+    Feature("carts_abandoned_30_log", "online", "log(1 + carts abandoned in the last 30 days)"),
+    Feature("review_mean", "feedback", "mean review rating, last 365 days"),
+    Feature("survey_last", "feedback", "the last survey score"),
+    Feature("survey_change", "feedback", "the last survey score minus the customer's earlier ones"),
+    Feature("has_events", "event_data", "1 if the store's exports carry customer events"),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -70,4 +85,4 @@ GROUP_COLUMNS: dict[str, tuple[int, ...]] = {
     group: tuple(i for i, f in enumerate(FEATURES) if f.group == group) for group in GROUPS
 }
 # Indicators say what the store's data holds; they are never a customer's reason.
-INDICATORS = frozenset({"has_channel", "has_time", "has_items", "has_footfall", "tenure_censored"})
+INDICATORS = frozenset({"has_channel", "has_time", "has_items", "has_footfall", "tenure_censored", "has_events"})

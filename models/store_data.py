@@ -34,6 +34,31 @@ class Footfall:
 
 
 @dataclass
+class CustomerEvents:
+    """Service, returns, online and feedback events (the customer-events contract), sorted by time.
+
+    `kind` indexes models/events.py's EVENT_KINDS; `value` is NaN where the kind
+    carries none (a rating, a score, a returned amount)."""
+
+    customer: np.ndarray  # int64 index into StoreData.customer_ids
+    ts: np.ndarray  # int64 store-local seconds
+    kind: np.ndarray  # int64
+    value: np.ndarray  # float64
+
+    @staticmethod
+    def none() -> CustomerEvents:
+        return CustomerEvents(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+
+    @property
+    def empty(self) -> bool:
+        return len(self.ts) == 0
+
+    def before(self, bound: int) -> CustomerEvents:
+        keep = self.ts < bound
+        return CustomerEvents(self.customer[keep], self.ts[keep], self.kind[keep], self.value[keep])
+
+
+@dataclass
 class StoreData:
     """Transactions sorted by (customer, ts); customer -1 means an anonymous sale."""
 
@@ -47,6 +72,7 @@ class StoreData:
     items: np.ndarray  # float64, NaN = unknown
     online: np.ndarray  # float64: 1 online, 0 in store, NaN unknown
     footfall: Footfall = field(default_factory=lambda: Footfall(np.zeros(0, np.int64), np.zeros(0)))
+    events: CustomerEvents = field(default_factory=CustomerEvents.none)
 
     @property
     def n_customers(self) -> int:
@@ -68,6 +94,7 @@ class StoreData:
             self.store_id, self.chain, self.customer_ids, self.customer[keep], self.ts[keep],
             self.has_time[keep], self.amount[keep], self.items[keep], self.online[keep],
             Footfall(self.footfall.start[foot], self.footfall.entries[foot]),
+            self.events.before(bound),
         )
 
 
@@ -82,6 +109,7 @@ def make_store_data(
     items: np.ndarray | None = None,
     online: np.ndarray | None = None,
     footfall: Footfall | None = None,
+    events: CustomerEvents | None = None,
     chain: str = "default",
 ) -> StoreData:
     """Build StoreData from parallel arrays (tests, simulations, other sources)."""
@@ -99,6 +127,7 @@ def make_store_data(
         items=pick(items, np.full(n, np.nan)).astype(np.float64),
         online=pick(online, np.full(n, np.nan)).astype(np.float64),
         footfall=footfall or Footfall(np.zeros(0, np.int64), np.zeros(0)),
+        events=events or CustomerEvents.none(),
     )
 
 

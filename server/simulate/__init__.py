@@ -18,9 +18,10 @@ import numpy as np
 from .activity import make_purchases
 from .calendar import Calendar
 from .customers import make_population
+from .events import make_events, make_identities
 from .footfall import hourly_sales, make_footfall, make_walk_ins
 from .stores import make_store
-from .writer import write_footfall, write_pos, write_truth
+from .writer import write_events, write_footfall, write_identities, write_pos, write_truth
 
 DEFAULT_END = date(2025, 12, 31)
 
@@ -62,6 +63,9 @@ class StoreSummary:
     pos_file: str
     footfall_file: str
     truth_file: str
+    events: int = 0
+    events_file: str = ""
+    identities_file: str = ""
 
 
 def simulate_store(spec: ChainSpec, index: int, out: Path) -> StoreSummary:
@@ -89,6 +93,11 @@ def simulate_store(spec: ChainSpec, index: int, out: Path) -> StoreSummary:
     rows = write_pos(pos_path, store, calendar, population, purchases, walk_ins)
     hours = write_footfall(footfall_path, store, calendar, entries, exits)
     write_truth(truth_path, calendar, population)
+    identities = make_identities(population, spec.seed, store.index)
+    events = make_events(store, population, purchases, calendar, identities, spec.seed)
+    events_path, identities_path = folder / f"events{suffix}", folder / "identities.csv"
+    event_rows = write_events(events_path, store, calendar, population, events, identities, spec.seed)
+    write_identities(identities_path, store, population, identities)
     churned = (population.churn_day >= calendar.warmup).sum()
     return StoreSummary(
         store_id=store.store_id,
@@ -105,6 +114,9 @@ def simulate_store(spec: ChainSpec, index: int, out: Path) -> StoreSummary:
         pos_file=str(pos_path.relative_to(out)),
         footfall_file=str(footfall_path.relative_to(out)),
         truth_file=str(truth_path.relative_to(out)),
+        events=event_rows,
+        events_file=str(events_path.relative_to(out)),
+        identities_file=str(identities_path.relative_to(out)),
     )
 
 

@@ -1,8 +1,10 @@
 """Writing a simulated store as the files a real store would hand over.
 
 `pos.csv` follows the POS input contract, `footfall.csv` looks like a people
-counter's hourly export, and `truth.csv` holds what no real store has: each
-customer's true churn date and its cause.
+counter's hourly export, `events.csv` the customer-events contract (service
+desk, returns, online, reviews, surveys), `identities.csv` a CRM's identity
+export, and `truth.csv` holds what no real store has: each customer's true
+churn date and its cause.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from .activity import Purchases
 from .calendar import Calendar
 from .customers import Population
+from .events import KINDS, Events, Identities, note_for
 from .footfall import WalkIns
 from .stores import SEGMENTS, StoreProfile
 
@@ -105,3 +108,62 @@ def write_truth(path: Path, calendar: Calendar, population: Population) -> None:
             )
 
     _write_lines(path, "customer_id,segment,joined,churn_date,churn_cause,fade_days", rows())
+
+
+EVENTS_HEADER = "event_id,customer_id,timestamp,kind,value,channel,note"
+IDENTITIES_HEADER = "customer_id,online_account,phone,email"
+
+
+def online_account_id(customer_id: str) -> str:
+    return "W" + customer_id[1:][::-1]
+
+
+def phone_number(index: int, store_index: int) -> str:
+    return f"+33 6 {store_index % 100:02d} {index // 10000 % 100:02d} {index // 100 % 100:02d} {index % 100:02d}"
+
+
+def email_address(customer_id: str) -> str:
+    return f"{customer_id.lower()}@mail.example"
+
+
+def write_events(path: Path, store: StoreProfile, calendar: Calendar, population: Population, events: Events,
+                 identities: Identities, seed: int) -> int:
+    """Customer events of the written period in the customer-events contract, under the id each channel knows:
+    the online account for online events, a phone number for some service-desk contacts, else the loyalty id."""
+    rng = np.random.default_rng([seed, store.index, 5])
+    written = np.flatnonzero(events.day >= calendar.warmup)
+    dates = [d.isoformat() for d in calendar.dates]
+    ids = population.customer_ids
+    by_phone = rng.random(len(events)) < 0.2
+
+    def rows() -> Iterable[str]:
+        for n, i in enumerate(written.tolist(), start=1):
+            c, kind = int(events.customer[i]), int(events.kind[i])
+            if events.online[i]:
+                who, channel = online_account_id(ids[c]), "online"
+            elif by_phone[i] and identities.phone[c] and KINDS[kind] in ("complaint", "service_contact"):
+                who, channel = phone_number(c, store.index), "phone"
+            else:
+                who, channel = ids[c], "store"
+            s = int(events.seconds[i])
+            value = "" if np.isnan(events.value[i]) else f"{events.value[i]:g}"
+            yield (f"{store.store_id}-E{n:08d},{who},{dates[events.day[i]]}T{s // 3600:02d}:{s // 60 % 60:02d}:00,"
+                   f"{KINDS[kind]},{value},{channel},{note_for(kind, rng)}\n")
+
+    _write_lines(path, EVENTS_HEADER, rows())
+    return len(written)
+
+
+def write_identities(path: Path, store: StoreProfile, population: Population, identities: Identities) -> int:
+    """The CRM's identity export: loyalty id, online account, phone and e-mail (raw: the box keeps hashes only)."""
+    known = np.flatnonzero(identities.online_account | identities.phone | identities.email)
+    ids = population.customer_ids
+
+    def rows() -> Iterable[str]:
+        for c in known.tolist():
+            yield (f"{ids[c]},{online_account_id(ids[c]) if identities.online_account[c] else ''},"
+                   f"{phone_number(c, store.index) if identities.phone[c] else ''},"
+                   f"{email_address(ids[c]) if identities.email[c] else ''}\n")
+
+    _write_lines(path, IDENTITIES_HEADER, rows())
+    return len(known)

@@ -69,7 +69,7 @@ def test_manifest_records_schema_hash_and_metrics(trained, tmp_path: Path) -> No
     manifest = write_model_dir(sixty, tmp_path / "m", version="t2", horizon_days=60, metrics=model.metrics)
     assert read_manifest(tmp_path / "m") == manifest
     assert manifest["horizon_days"] == 60 and manifest["metrics"]["auc"] == model.metrics["auc"]
-    assert len(manifest["sha256"]) == 64 and manifest["feature_schema_version"] == "churn-features/2"
+    assert len(manifest["sha256"]) == 64 and manifest["feature_schema_version"] == "churn-features/3"
     assert manifest["curve_outputs"] == list(CURVE_NAMES) and 60 in manifest["survival_horizons"]
     with pytest.raises(ValueError, match="answers for 90 days"):
         write_model_dir(model.model, tmp_path / "wrong", version="t2", horizon_days=60, metrics={})
