@@ -228,10 +228,20 @@ def _migration_7(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS alerts_kind_as_of ON alerts(kind, as_of)")
 
 
+def _migration_8(conn: sqlite3.Connection) -> None:
+    """Each ingest run says which input it read (pos, events, identities, footfall), for data quality per input.
+
+    Runs recorded before this step were POS exports, except footfall counter imports (format 'footfall')."""
+    conn.execute("ALTER TABLE ingest_runs ADD COLUMN input TEXT NOT NULL DEFAULT 'pos'")
+    conn.execute("UPDATE ingest_runs SET input = 'footfall' WHERE format LIKE 'footfall%'")
+    conn.execute("CREATE INDEX IF NOT EXISTS ingest_runs_by_input ON ingest_runs(input, started_at)")
+
+
 # Append only: a box that was switched off for a year upgrades by running every
 # migration after its recorded version, in order, each in its own transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
+    _migration_8,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -206,8 +206,8 @@ def import_counter_file(
     counts.exits = sum(r.exits for r in good)
     with write_transaction(store.conn) as conn:
         run_id = conn.execute(
-            "INSERT INTO ingest_runs(source, format, header, started_at, finished_at, status)"
-            " VALUES (?, 'footfall-csv', ?, ?, ?, 'done')",
+            "INSERT INTO ingest_runs(source, format, header, started_at, finished_at, status, input)"
+            " VALUES (?, 'footfall-csv', ?, ?, ?, 'done', 'footfall')",
             (path.name, ",".join(header), now, now),
         ).lastrowid
         counts.accepted = replace_counts(conn, source, [(r.bucket_start, seconds, r.entries, r.exits) for r in good])
