@@ -20,6 +20,7 @@ import math
 from datetime import date, datetime
 from typing import Any
 
+from .events import EVENT_KINDS
 from .risk import LEVELS
 from .safe_json import JsonRefused, loads_bounded
 
@@ -31,6 +32,10 @@ METRICS_SCHEMA = "retail.store-metrics/1"
 MAX_PAYLOAD_BYTES = 256 * 1024
 # An alert is an early warning (still buying, drifting away) or a win-back (lapsed by their own rhythm).
 ALERT_KINDS = ("early_warning", "win_back")
+# What an alert may carry of the customer's own events: a few, each a kind, an age and a number, never text.
+RECENT_EVENTS_MAX = 10
+RECENT_EVENT_FIELDS = ("kind", "days_ago", "value")
+MAX_DAYS_AGO = 3660
 
 
 class PayloadError(Exception):
@@ -192,7 +197,32 @@ def check_alert(document: dict[str, Any], chain: str | None = None, store_id: st
         raise PayloadError("field days_silent must be a non-negative integer")
     if "value_at_risk" in document:
         _number(document, "value_at_risk", 0)
+    _recent_events(document)
     return document
+
+
+def _recent_events(document: dict[str, Any]) -> None:
+    """At most RECENT_EVENTS_MAX {kind, days_ago, value} and no other key: a note, an account or a phone
+    number has no field to travel in."""
+    events = _optional(document, "recent_events", list)
+    if events is None:
+        return
+    if len(events) > RECENT_EVENTS_MAX:
+        raise PayloadError(f"field recent_events must list at most {RECENT_EVENTS_MAX} events")
+    for index, event in enumerate(events):
+        where = f"recent_events[{index}]"
+        if not isinstance(event, dict) or set(event) != set(RECENT_EVENT_FIELDS):
+            raise PayloadError(f"{where} must have exactly {', '.join(RECENT_EVENT_FIELDS)}")
+        if event["kind"] not in EVENT_KINDS:
+            raise PayloadError(f"{where}.kind must be one of {', '.join(EVENT_KINDS)}")
+        days = event["days_ago"]
+        if type(days) is not int or not 0 <= days <= MAX_DAYS_AGO:
+            raise PayloadError(f"{where}.days_ago must be an integer in 0..{MAX_DAYS_AGO}")
+        if event["value"] is not None:
+            try:
+                _number(event, "value")
+            except PayloadError:
+                raise PayloadError(f"{where}.value must be a finite number or null") from None
 
 
 def check_overflow(document: dict[str, Any], chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
