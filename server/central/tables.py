@@ -71,6 +71,8 @@ alerts = _alert_topic_message(
     Column("control", Boolean, nullable=False, server_default=false()),
     # early_warning (still buying, drifting away) or win_back (lapsed by their own rhythm): two lists
     Column("kind", Text, nullable=False, server_default="early_warning"),
+    # JSON list of {kind, days_ago, value}: the customer's latest events, shown beside the reasons (migration 5)
+    Column("recent_events", Text, nullable=False, server_default="[]"),
     indexes=(Index("alerts_by_received", "received_at"), Index("alerts_by_level", "level", "as_of")),
 )
 

@@ -53,6 +53,7 @@ def _alert_row(chain: str, store_id: str, document: dict[str, Any], raw: str, no
         **{k: document.get(k) for k in ALERT_FIELDS}, **origin,
         "reasons": json.dumps(document["reasons"]), "control": bool(document.get("control", False)),
         "kind": document.get("kind", "early_warning"),
+        "recent_events": json.dumps(document.get("recent_events") or []),
         "payload": raw, "received_at": now}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, case, func, select
 
+from models.events import describe_event
 from models.risk import LEVELS
 
 from ..central import CentralDb
@@ -119,15 +120,27 @@ def alert_actions(db: CentralDb, account: Account) -> list[str]:
             .order_by(alerts.c.action)).scalars())
 
 
+def recent_events(text: str | None) -> list[dict[str, Any]]:
+    """The customer's recent events as stored with the alert, each with its staff wording."""
+    try:
+        stored = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [{**{k: e.get(k) for k in ("kind", "days_ago", "value")},
+             "text": describe_event(str(e.get("kind")), int(e.get("days_ago") or 0), e.get("value"))}
+            for e in stored if isinstance(e, dict)] if isinstance(stored, list) else []
+
+
 def alert_detail(connection: Connection, account: Account, key: AlertKey) -> dict[str, Any] | None:
-    """One alert with its handling and every outcome recorded for it; None if absent or not this account's."""
-    row = connection.execute(_with_work(select(*ALERT_COLUMNS, alert_work.c.state, *WORK_COLUMNS))
-                             .where(is_alert(alerts, key))).mappings().first()
+    """One alert with its handling, the customer's recent events and every outcome recorded for it;
+    None if absent or not this account's."""
+    row = connection.execute(_with_work(select(*ALERT_COLUMNS, alerts.c.recent_events, alert_work.c.state,
+                                               *WORK_COLUMNS)).where(is_alert(alerts, key))).mappings().first()
     if row is None or not account.sees(row["chain"], row["store_id"]):
         return None
     history = connection.execute(select(alert_outcomes).where(is_alert(alert_outcomes, key))
                                  .order_by(alert_outcomes.c.recorded_at, alert_outcomes.c.id)).mappings().all()
-    return {**alert_row(row), "outcomes": [{k: h[k] for k in ("outcome", "cost", "note", "recorded_by", "recorded_at")}
+    return {**alert_row(row), "recent_events": recent_events(row["recent_events"]), "outcomes": [{k: h[k] for k in ("outcome", "cost", "note", "recorded_by", "recorded_at")}
                                            for h in history]}
 
 

@@ -88,7 +88,16 @@ class Alert(BaseModel):
     updated_by: str | None
 
 
+class RecentEvent(BaseModel):
+    kind: str = Field(description="the customer-events contract's kind: complaint, survey, return, ...")
+    days_ago: int = Field(description="days before the end of the alert's as-of date (that date itself: 1)")
+    value: float | None = Field(description="a rating, a survey score or a returned amount; null for other kinds")
+    text: str = Field(description="in staff's words, e.g. 'complaint 12 days ago', 'survey score 3, 30 days ago'")
+
+
 class AlertDetail(Alert):
+    recent_events: list[RecentEvent] = Field(description="the customer's latest events (at most 10 of the last "
+                                                         "90 days), newest first, shown beside the reasons")
     outcomes: list[OutcomeStep]
 
 

@@ -53,6 +53,16 @@ def test_each_alert_is_stored_in_its_list_early_warning_or_win_back(db: CentralD
     assert bad.new == 0 and "field kind must be one of" in bad.dead_letters[0][1]
 
 
+def test_an_alerts_recent_events_are_stored_with_it_and_a_note_among_them_is_refused(db: CentralDb) -> None:
+    events = [{"kind": "complaint", "days_ago": 12, "value": None}, {"kind": "survey", "days_ago": 30, "value": 3}]
+    noted = [{**events[0], "note": "customer shouted at the cashier"}]
+    outcome = handle_batch(db, [alert_message(1, recent_events=events), alert_message(2, recent_events=noted)])
+    assert outcome.new == 1 and outcome.dead_letters[0][1] == "recent_events[0] must have exactly kind, days_ago, value"
+    with db.read() as connection:
+        stored = connection.execute(select(tables.alerts.c.seq, tables.alerts.c.recent_events)).all()
+    assert [(seq, json.loads(text)) for seq, text in stored] == [(1, events)]
+
+
 @pytest.mark.parametrize(("payload", "reason"), [
     (b"{not json", "not JSON"),
     (json.dumps({**churn_alert(1), "schema": "retail.churn-alert/9"}).encode(), "schema must be"),

@@ -252,7 +252,13 @@ function renderDetail(a) {
   const children = [
     el("h2", {}, badge(a.level), ` ${a.risk_score} · ${a.customer_ref}`),
     el("dl", {}, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
-    el("h3", {}, "Why"), el("ol", { className: "reasons" }, a.reasons.map((r) => el("li", {}, r.text || JSON.stringify(r)))),
+    el("div", { className: "why" },
+      el("div", {}, el("h3", {}, "Why"),
+        el("ol", { className: "reasons" }, a.reasons.map((r) => el("li", {}, r.text || JSON.stringify(r))))),
+      el("div", {}, el("h3", {}, "Recent events"),
+        a.recent_events.length
+          ? el("ul", { className: "recent-events" }, a.recent_events.map((e) => el("li", { dataset: { kind: e.kind } }, e.text)))
+          : el("p", { className: "muted recent-events" }, "none reported in the last 90 days"))),
   ];
   if (a.control) {
     children.push(el("p", { className: "note" }, "Held out from action (control group): record only whether the customer stayed or churned."));

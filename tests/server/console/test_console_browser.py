@@ -109,10 +109,19 @@ def test_an_operator_filters_records_an_outcome_and_sees_the_uplift_change(
     wait.until(lambda d: d.find_element(By.ID, "alert-table").get_attribute("aria-busy") == "false")
     assert text_of(browser, "#alert-count") == "1–4 of 4 alerts"
     with open_central_db(central) as db, db.write() as connection:
-        store_documents(connection, [alert_document("acme", "s1", 9, "red", 99, False)])
+        store_documents(connection, [alert_document("acme", "s1", 9, "red", 99, False, recent_events=[
+            {"kind": "complaint", "days_ago": 12, "value": None}, {"kind": "survey", "days_ago": 30, "value": 3}])])
     wait.until(lambda d: text_of(d, "#toast") == "New red alert at acme/s1 (score 99)")  # the pushed event
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#alert-table tr[data-alert-id=acme-s1-000009]"))
     assert text_of(browser, "#alert-count") == "1–5 of 5 alerts"
+
+    # its detail shows the customer's recent events beside the reasons
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#alert-table tr[data-alert-id=acme-s1-000009]").click()
+               or True)
+    wait.until(lambda d: d.find_element(By.ID, "alert-detail").get_attribute("data-alert-id") == "acme-s1-000009")
+    events = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#alert-detail .why .recent-events li")]
+    assert events == ["complaint 12 days ago", "survey score 3, 30 days ago"]
+    assert "last visit 41 days ago" in text_of(browser, "#alert-detail .why .reasons")
     (artifacts() / "console-alerts.png").write_bytes(browser.get_screenshot_as_png())
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     # the only failed requests: the page asking for a session before login, and the wrong password
