@@ -76,6 +76,8 @@ MIGRATIONS: list[Migration] = [
               add_columns(tables.alerts, "kind")),
     Migration(5, "alerts keep the customer's recent events (kind, days ago, value) beside their reasons",
               add_columns(tables.alerts, "recent_events")),
+    Migration(6, "data quality: each store's inputs per day (runs, rows accepted and quarantined) and camera gaps",
+              create_tables(tables.input_days, tables.camera_gap_days)),
 ]
 LATEST = MIGRATIONS[-1].version
 

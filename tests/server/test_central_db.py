@@ -20,7 +20,7 @@ from tests.services import churn_alert, postgres_database
 
 EVERY_TABLE = {"alerts", "alert_overflows", "dead_letters", "stores", "store_seq", "seq_gaps", "store_metrics",
                "footfall_hourly", "schema_migrations", "users", "user_stores", "console_sessions", "login_failures",
-               "alert_work", "alert_outcomes", "model_releases", "model_rounds"}
+               "alert_work", "alert_outcomes", "model_releases", "model_rounds", "input_days", "camera_gap_days"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
