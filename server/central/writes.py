@@ -21,7 +21,8 @@ from models.payloads import MAX_PAYLOAD_BYTES, OVERFLOW_SCHEMA
 from .database import insert_new, upsert
 from .sequence import advance_seqs, lock_store_seq
 from .tables import (
-    ALERT_KEY, alert_overflows, alerts, camera_gap_days, dead_letters, footfall_hourly, input_days, store_metrics, stores,
+    ALERT_KEY, alert_overflows, alerts, camera_gap_days, dead_letters, footfall_hourly, input_days, store_metrics,
+    stores,
 )
 
 MAX_KEPT_BYTES = MAX_PAYLOAD_BYTES  # a dead letter larger than any valid message keeps its digest, not its body

@@ -141,8 +141,9 @@ def alert_detail(connection: Connection, account: Account, key: AlertKey) -> dic
         return None
     history = connection.execute(select(alert_outcomes).where(is_alert(alert_outcomes, key))
                                  .order_by(alert_outcomes.c.recorded_at, alert_outcomes.c.id)).mappings().all()
-    return {**alert_row(row), "recent_events": recent_events(row["recent_events"]), "outcomes": [{k: h[k] for k in ("outcome", "cost", "note", "recorded_by", "recorded_at")}
-                                           for h in history]}
+    return {**alert_row(row), "recent_events": recent_events(row["recent_events"]),
+            "outcomes": [{k: h[k] for k in ("outcome", "cost", "note", "recorded_by", "recorded_at")}
+                         for h in history]}
 
 
 # --- stores -------------------------------------------------------------------------------------
@@ -242,7 +243,8 @@ def _input_days(connection: Connection, where: Any) -> dict[tuple[str, str], dic
     """Each store's input days, by input, oldest first."""
     found: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
     t = input_days.c
-    for r in connection.execute(select(input_days).where(where).order_by(t.chain, t.store_id, t.input, t.day)).mappings():
+    query = select(input_days).where(where).order_by(t.chain, t.store_id, t.input, t.day)
+    for r in connection.execute(query).mappings():
         found.setdefault((r["chain"], r["store_id"]), {}).setdefault(r["input"], []).append({
             "day": r["day"], "runs": int(r["runs"]), "failed": int(r["failed"]), "accepted": int(r["accepted"]),
             "quarantined": int(r["quarantined"]), "reasons": _document(r["reasons"])})
