@@ -51,10 +51,13 @@ def _runs(store: StoreDatabase, since_utc: str) -> list[tuple[int, str, str, str
 
 
 def _quarantined(store: StoreDatabase, since_utc: str) -> dict[int, Counter[str]]:
-    """Rows put in quarantine by each run started since `since_utc`, by reason."""
+    """Rows put in quarantine by each run started since `since_utc`, by reason.
+
+    CROSS JOIN keeps SQLite's order: the few recent runs first, then their rows through quarantine_by_run.
+    Left to itself the planner walked the whole index instead (330 ms at a million rows, against 14 ms)."""
     found: dict[int, Counter[str]] = defaultdict(Counter)
     for run_id, reason, count in store.conn.execute(
-            "SELECT q.run_id, q.reason, count(*) FROM ingest_runs r JOIN quarantine q ON q.run_id = r.run_id"
+            "SELECT q.run_id, q.reason, count(*) FROM ingest_runs r CROSS JOIN quarantine q ON q.run_id = r.run_id"
             " WHERE r.started_at >= ? GROUP BY q.run_id, q.reason", (since_utc,)):
         found[run_id][reason] = count
     return found
