@@ -19,16 +19,18 @@ from typing import Any
 from models.alerting import (
     AlertPolicy, AlertPolicyError, PreviousAlert, Selection, SentSoFar, in_control_group, pseudonymise, select_alerts,
 )
+from models.events import recent_events
 from models.features import build_features
-from models.payloads import ALERT_SCHEMA, OVERFLOW_SCHEMA
+from models.payloads import ALERT_SCHEMA, OVERFLOW_SCHEMA, RECENT_EVENT_FIELDS, RECENT_EVENTS_MAX
 from models.risk import RiskConfig, RiskConfigError
 from models.scoring import Budgets, ScoredCustomer, score_table
-from models.store_data import DAY, load_store_data
+from models.store_data import DAY, StoreData, load_store_data
 
 from .onnx_model import OnnxChurnModel
 from .store_db import StoreDatabase, utc_now_iso, write_transaction
 
 DEFAULT_LOOKBACK_DAYS = 365
+RECENT_EVENT_DAYS = 90  # how far back an alert shows the customer's own events (at most RECENT_EVENTS_MAX)
 EPOCH = date(1970, 1, 1)
 
 
@@ -69,8 +71,10 @@ def alert_id_for(chain: str, store_id: str, customer_ref: str, as_of: str) -> st
 
 
 def alert_payload(store: StoreDatabase, alert: ScoredCustomer, *, customer_ref: str, alert_id: str, seq: int,
-                  as_of: str, model_version: str, created_at: str, control: bool) -> dict[str, Any]:
-    """The churn alert as published (contract `retail.churn-alert/1`)."""
+                  as_of: str, model_version: str, created_at: str, control: bool,
+                  events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The churn alert as published (contract `retail.churn-alert/1`); `events` are the customer's
+    recent events as models.events.recent_events gives them (kind, days ago, value: nothing else)."""
     return {
         "schema": ALERT_SCHEMA,
         "alert_id": alert_id,
@@ -88,6 +92,7 @@ def alert_payload(store: StoreDatabase, alert: ScoredCustomer, *, customer_ref: 
         "days_silent": alert.days_silent,
         "value_at_risk": alert.value_at_risk,
         "reasons": [{k: r[k] for k in ("text", "feature", "value", "usual")} for r in alert.reasons],
+        "recent_events": [{k: e[k] for k in RECENT_EVENT_FIELDS} for e in (events or [])][:RECENT_EVENTS_MAX],
         "clv_estimate": alert.clv_estimate,
         "action_cost_cap": alert.action_cost_cap,
         "model_version": model_version,
@@ -117,8 +122,21 @@ def _append(conn: Any, seq: int, alert_id: str, kind: str, document: dict[str, A
     return payload
 
 
-def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[ScoredCustomer], policy: ScoringPolicy) -> None:
-    """One transaction: the run, its new alerts, the overflow summary and their outbox rows."""
+def customer_events(data: StoreData, bound_day: int, candidates: list[ScoredCustomer]
+                    ) -> dict[str, list[dict[str, Any]]]:
+    """Each candidate's recent events (by customer id), newest first, counted in days as the reasons count."""
+    if data.events.empty:
+        return {}
+    index = {str(customer_id): i for i, customer_id in enumerate(data.customer_ids)}
+    return {c.customer_id: recent_events(data, bound_day, index[c.customer_id], RECENT_EVENT_DAYS, RECENT_EVENTS_MAX)
+            for c in candidates if c.customer_id in index}
+
+
+def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[ScoredCustomer], policy: ScoringPolicy,
+                   events: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """One transaction: the run, its new alerts, the overflow summary and their outbox rows.
+
+    `events`: each candidate's recent events by customer id (see customer_events)."""
     now = utc_now_iso()
     conn = store.conn
     as_of_day = (date.fromisoformat(result.as_of) - EPOCH).days
@@ -150,7 +168,7 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
             control = in_control_group(alert_id, alert.level, policy.alerts)
             document = alert_payload(store, alert, customer_ref=alert.customer_id, alert_id=alert_id, seq=seq,
                                      as_of=result.as_of, model_version=result.model_version, created_at=now,
-                                     control=control)
+                                     control=control, events=(events or {}).get(originals[alert.customer_id]))
             payload = _append(conn, seq, alert_id, "alert", document, now)
             conn.execute(
                 "INSERT INTO alerts(alert_id, seq, run_id, customer_key, customer_ref, as_of, risk_score, level,"
@@ -214,7 +232,7 @@ def score_store(
     budgets = Budgets(policy.alerts.weekly_budget, policy.alerts.winback_weekly_budget)
     scored = score_table(table, model, policy.risk, model.horizon_days, budgets)
     result = ScoreResult(day.isoformat(), model.version, len(table), levels=scored.level_counts(), lapsed=scored.lapsed)
-    record_scoring(store, result, scored.alerts, policy)
+    record_scoring(store, result, scored.alerts, policy, customer_events(data, bound_day, scored.alerts))
     return result
 
 

@@ -237,11 +237,17 @@ def _migration_8(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS ingest_runs_by_input ON ingest_runs(input, started_at)")
 
 
+def _migration_9(conn: sqlite3.Connection) -> None:
+    """Every metrics message counts each recent run's quarantined rows by reason (edge_agent/data_quality.py):
+    without this index that is a scan of the whole quarantine, which only grows."""
+    conn.execute("CREATE INDEX IF NOT EXISTS quarantine_by_run ON quarantine(run_id, reason)")
+
+
 # Append only: a box that was switched off for a year upgrades by running every
 # migration after its recorded version, in order, each in its own transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
-    _migration_8,
+    _migration_8, _migration_9,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -123,3 +123,21 @@ def recent_events(data: StoreData, as_of_day: int, customer: int, days: int = 90
     rows = np.flatnonzero((events.customer == customer) & (as_of_day - events.ts // DAY <= days))[::-1][:limit]
     return [{"kind": EVENT_KINDS[int(events.kind[r])], "days_ago": int(as_of_day - events.ts[r] // DAY),
              "value": None if not np.isfinite(events.value[r]) else float(events.value[r])} for r in rows]
+
+
+# How staff read an event beside an alert's reasons ("complaint 12 days ago", "survey score 3, 30 days ago").
+EVENT_LABELS = {
+    "complaint": "complaint", "complaint_resolved": "complaint resolved", "service_contact": "service contact",
+    "return": "return", "online_visit": "online visit", "cart_abandoned": "cart left online", "review": "review",
+    "survey": "survey", "coupon_redeemed": "coupon redeemed",
+}
+_VALUE_WORDS = {"return": "of {:.2f}", "cart_abandoned": "of {:.2f}", "review": "rated {:g}", "survey": "score {:g}"}
+
+
+def describe_event(kind: str, days_ago: int, value: float | None) -> str:
+    """One recent event in staff's words; a value is shown only where the kind gives it a meaning."""
+    words = EVENT_LABELS.get(kind, kind.replace("_", " "))
+    if value is not None and kind in _VALUE_WORDS:
+        words += " " + _VALUE_WORDS[kind].format(value) + ","
+    when = "today" if days_ago == 0 else f"{days_ago} day{'s' if days_ago != 1 else ''} ago"
+    return f"{words} {when}"

@@ -20,6 +20,7 @@ import math
 from datetime import date, datetime
 from typing import Any
 
+from .events import EVENT_KINDS
 from .risk import LEVELS
 from .safe_json import JsonRefused, loads_bounded
 
@@ -31,6 +32,10 @@ METRICS_SCHEMA = "retail.store-metrics/1"
 MAX_PAYLOAD_BYTES = 256 * 1024
 # An alert is an early warning (still buying, drifting away) or a win-back (lapsed by their own rhythm).
 ALERT_KINDS = ("early_warning", "win_back")
+# What an alert may carry of the customer's own events: a few, each a kind, an age and a number, never text.
+RECENT_EVENTS_MAX = 10
+RECENT_EVENT_FIELDS = ("kind", "days_ago", "value")
+MAX_DAYS_AGO = 3660
 
 
 class PayloadError(Exception):
@@ -192,7 +197,32 @@ def check_alert(document: dict[str, Any], chain: str | None = None, store_id: st
         raise PayloadError("field days_silent must be a non-negative integer")
     if "value_at_risk" in document:
         _number(document, "value_at_risk", 0)
+    _recent_events(document)
     return document
+
+
+def _recent_events(document: dict[str, Any]) -> None:
+    """At most RECENT_EVENTS_MAX {kind, days_ago, value} and no other key: a note, an account or a phone
+    number has no field to travel in."""
+    events = _optional(document, "recent_events", list)
+    if events is None:
+        return
+    if len(events) > RECENT_EVENTS_MAX:
+        raise PayloadError(f"field recent_events must list at most {RECENT_EVENTS_MAX} events")
+    for index, event in enumerate(events):
+        where = f"recent_events[{index}]"
+        if not isinstance(event, dict) or set(event) != set(RECENT_EVENT_FIELDS):
+            raise PayloadError(f"{where} must have exactly {', '.join(RECENT_EVENT_FIELDS)}")
+        if event["kind"] not in EVENT_KINDS:
+            raise PayloadError(f"{where}.kind must be one of {', '.join(EVENT_KINDS)}")
+        days = event["days_ago"]
+        if type(days) is not int or not 0 <= days <= MAX_DAYS_AGO:
+            raise PayloadError(f"{where}.days_ago must be an integer in 0..{MAX_DAYS_AGO}")
+        if event["value"] is not None:
+            try:
+                _number(event, "value")
+            except PayloadError:
+                raise PayloadError(f"{where}.value must be a finite number or null") from None
 
 
 def check_overflow(document: dict[str, Any], chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
@@ -272,6 +302,12 @@ def check_status(raw: bytes, chain: str | None = None, store_id: str | None = No
 
 
 FOOTFALL_COUNTS = ("entries", "exits", "transactions")
+# The store box's inputs, as its ingest runs record them (store database migration 8).
+DATA_INPUTS = ("pos", "events", "identities", "footfall")
+QUALITY_MAX_DAYS = 60  # days of figures one metrics message may carry
+QUALITY_MAX_REASONS = 20  # quarantine reasons per input and day (a box folds the rest into OTHER_REASONS)
+OTHER_REASONS = "other reasons"
+QUALITY_DAY_COUNTS = ("runs", "failed", "accepted", "quarantined")
 
 
 def check_metrics(raw: bytes, chain: str | None = None, store_id: str | None = None) -> dict[str, Any]:
@@ -283,6 +319,7 @@ def check_metrics(raw: bytes, chain: str | None = None, store_id: str | None = N
     _origin(document, chain, store_id)
     _timestamp(document, "at")
     _health_fields(document)
+    _data_quality(document)
     hours = document.get("footfall_hourly")
     if hours is None:
         return document
@@ -299,3 +336,70 @@ def check_metrics(raw: bytes, chain: str | None = None, store_id: str | None = N
             raise PayloadError(f"footfall_hourly[{index}] needs hour (YYYY-MM-DDTHH:00) and non-negative "
                                "integer entries, exits and transactions")
     return document
+
+
+def _non_negative_int(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**53
+
+
+def _quality_day(entry: Any, where: str) -> None:
+    if not isinstance(entry, dict):
+        raise PayloadError(f"{where} must be an object")
+    try:
+        date.fromisoformat(str(entry.get("day")))
+    except ValueError:
+        raise PayloadError(f"{where}.day must be a date (YYYY-MM-DD)") from None
+    if not all(_non_negative_int(entry.get(name)) for name in QUALITY_DAY_COUNTS):
+        raise PayloadError(f"{where} needs non-negative integer {', '.join(QUALITY_DAY_COUNTS)}")
+    reasons = entry.get("reasons")
+    if not isinstance(reasons, dict) or len(reasons) > QUALITY_MAX_REASONS or not all(
+            isinstance(k, str) and 0 < len(k) <= 100 and _non_negative_int(v) for k, v in reasons.items()):
+        raise PayloadError(f"{where}.reasons must map at most {QUALITY_MAX_REASONS} reasons to counts")
+
+
+def _data_quality(document: dict[str, Any]) -> None:
+    """The optional `data_quality` of a metrics message: per input and store-local day, the rows accepted and
+    quarantined (by reason), the time of the input's last export, and the camera gaps per day.
+
+    {"today": "YYYY-MM-DD", "days": n,
+     "inputs": {"pos": {"last_export_at": "...Z" | null,
+                        "daily": [{"day", "runs", "failed", "accepted", "quarantined", "reasons": {reason: n}}]}, ...},
+     "camera_gaps": [{"day", "source", "gaps", "seconds"}]}"""
+    quality = _optional(document, "data_quality", dict)
+    if quality is None:
+        return
+    _date(quality, "today")
+    days = _require(quality, "days", int)
+    if not 1 <= days <= QUALITY_MAX_DAYS:
+        raise PayloadError(f"data_quality.days must be in 1..{QUALITY_MAX_DAYS}")
+    inputs = _require(quality, "inputs", dict)
+    for name, figures in inputs.items():
+        where = f"data_quality.inputs.{str(name)[:40]}"
+        if name not in DATA_INPUTS:
+            raise PayloadError(f"{where}: the inputs are {', '.join(DATA_INPUTS)}")
+        if not isinstance(figures, dict):
+            raise PayloadError(f"{where} must be an object")
+        if figures.get("last_export_at") is not None:
+            try:
+                _timestamp(figures, "last_export_at")
+            except PayloadError:
+                raise PayloadError(f"{where}.last_export_at must be an ISO 8601 time") from None
+        daily = figures.get("daily")
+        if not isinstance(daily, list) or len(daily) > QUALITY_MAX_DAYS:
+            raise PayloadError(f"{where}.daily must list at most {QUALITY_MAX_DAYS} days")
+        for index, entry in enumerate(daily):
+            _quality_day(entry, f"{where}.daily[{index}]")
+    gaps = _require(quality, "camera_gaps", list)
+    if len(gaps) > QUALITY_MAX_DAYS * 20:
+        raise PayloadError(f"data_quality.camera_gaps must list at most {QUALITY_MAX_DAYS * 20} entries")
+    for index, gap in enumerate(gaps):
+        where = f"data_quality.camera_gaps[{index}]"
+        valid = isinstance(gap, dict) and isinstance(gap.get("source"), str) and 0 < len(gap["source"]) <= 200 \
+            and _non_negative_int(gap.get("gaps")) and type(gap.get("seconds")) in (int, float) \
+            and math.isfinite(gap["seconds"]) and gap["seconds"] >= 0
+        try:
+            date.fromisoformat(str(gap.get("day")) if isinstance(gap, dict) else "")
+        except ValueError:
+            valid = False
+        if not valid:
+            raise PayloadError(f"{where} needs day (YYYY-MM-DD), source, a count of gaps and their seconds")

@@ -497,6 +497,9 @@ def console_command(
     decay_min_outcomes: Annotated[int, typer.Option("--decay-min-outcomes", min=1, help="Control outcomes needed before the live precision is judged.")] = 30,
     session_hours: Annotated[float, typer.Option("--session-hours", help="A login lasts this long.")] = 12.0,
     stale_after: Annotated[float, typer.Option("--stale-after", help="Seconds without a status before an online store is shown silent.")] = 300.0,
+    export_late_hours: Annotated[float, typer.Option("--export-late-hours", help="Alarm when an input a store normally sends has had no export for longer than this.")] = 26.0,
+    quarantine_jump_ratio: Annotated[float, typer.Option("--quarantine-jump-ratio", help="Alarm when today's share of quarantined rows of an input is this many times the store's usual (and 2 points above it).")] = 3.0,
+    quarantine_min_rows: Annotated[int, typer.Option("--quarantine-min-rows", min=1, help="Rows an input needs today before its quarantine rate can raise the alarm.")] = 50,
     public_origin: Annotated[list[str], typer.Option("--public-origin", help="The console's address as browsers see it behind a proxy, e.g. https://console.acme.example (repeatable).")] = [],  # noqa: B006
     forwarded_allow_ips: Annotated[str, typer.Option("--forwarded-allow-ips", help="Addresses of the reverse proxies whose X-Forwarded-For/-Proto are trusted (comma-separated; default: none, every client is who it connects as).")] = "",
 ) -> None:
@@ -504,13 +507,16 @@ def console_command(
 
     Example: churn-server console --db /var/lib/churn/central.db --host 127.0.0.1 --port 8080
     """
+    from .console.data_quality import DataQualityRules
     from .console.serve import serve_console  # FastAPI and uvicorn: only for this command
     from .console.settings import ConsoleSettings
 
     with one_line_errors():
+        rules = DataQualityRules(export_late_hours=export_late_hours, jump_ratio=quarantine_jump_ratio,
+                                 min_rows=quarantine_min_rows)
         settings = ConsoleSettings(retrain_below=retrain_below, decay_min_outcomes=decay_min_outcomes,
                                    session_hours=session_hours, stale_after_seconds=stale_after,
-                                   public_origins=tuple(public_origin))
+                                   public_origins=tuple(public_origin), data_quality=rules)
         serve_console(db, host, port, settings, forwarded_allow_ips)
 
 

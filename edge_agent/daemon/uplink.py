@@ -2,9 +2,10 @@
 
 One MQTT connection (one set of credentials per box). The loop drains the
 outbox every few seconds or when scoring wakes it, republishes the retained
-status, and sends metrics (footfall and sales per hour for the last two days:
-the aggregator upserts them, so a lost metrics message is repaired by the
-next). Releases arriving on the model topic are handed to the release worker.
+status, and sends metrics (footfall and sales per hour for the last two days,
+and each input's data quality per day for the last two weeks: the aggregator
+upserts both, so a lost metrics message is repaired by the next). Releases
+arriving on the model topic are handed to the release worker.
 If the broker is unreachable the loop retries with backoff; the outbox keeps
 everything meanwhile.
 """
@@ -23,6 +24,7 @@ from typing import Any
 from models.contracts import metrics_topic, model_topic
 from models.payloads import METRICS_SCHEMA
 
+from ..data_quality import data_quality
 from ..mqtt_client import BrokerError
 from ..publisher import AlertPublisher, PublisherSettings
 from ..store_db import StoreDatabase, utc_now_iso
@@ -50,6 +52,12 @@ def hourly_activity(store: StoreDatabase, hours: int = 48) -> list[dict[str, Any
     return rows
 
 
+def metrics_document(store: StoreDatabase, health: dict[str, Any]) -> dict[str, Any]:
+    """`retail.store-metrics/1`: the box's health, hourly footfall and sales, and its inputs' data quality."""
+    return {"schema": METRICS_SCHEMA, "chain": store.chain, "store_id": store.store_id, "at": utc_now_iso(),
+            "footfall_hourly": hourly_activity(store), "data_quality": data_quality(store), **health}
+
+
 class Uplink:
     def __init__(self, store: StoreDatabase, settings: PublisherSettings, *, stop: threading.Event,
                  wake: threading.Event, drain_every: float, status_every: float, metrics_every: float,
@@ -68,10 +76,9 @@ class Uplink:
 
     def _metrics(self) -> None:
         assert self.publisher.client is not None
-        document = {"schema": METRICS_SCHEMA, "chain": self.store.chain, "store_id": self.store.store_id,
-                    "at": utc_now_iso(), "footfall_hourly": hourly_activity(self.store), **self.health_details()}
         self.publisher.client.publish(metrics_topic(self.store.chain, self.store.store_id),
-                                      json.dumps(document, default=str).encode(), qos=0)
+                                      json.dumps(metrics_document(self.store, self.health_details()),
+                                                 default=str).encode(), qos=0)
 
     def _route_inbox(self) -> None:
         while True:

@@ -74,6 +74,10 @@ MIGRATIONS: list[Migration] = [
               _steps(rekey_alerts, add_columns(tables.dead_letters, "size"))),
     Migration(4, "alerts say which list they belong to: early warnings or win-backs",
               add_columns(tables.alerts, "kind")),
+    Migration(5, "alerts keep the customer's recent events (kind, days ago, value) beside their reasons",
+              add_columns(tables.alerts, "recent_events")),
+    Migration(6, "data quality: each store's inputs per day (runs, rows accepted and quarantined) and camera gaps",
+              create_tables(tables.input_days, tables.camera_gap_days)),
 ]
 LATEST = MIGRATIONS[-1].version
 

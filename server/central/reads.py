@@ -24,7 +24,8 @@ def list_alerts(db: CentralDb, *, chain: str | None = None, store_id: str | None
     with db.read() as connection:
         rows = connection.execute(query).mappings().all()
     return [{**{k: row[k] for k in ALERT_FIELDS}, "reasons": json.loads(row["reasons"]),
-             "control": bool(row["control"]), "received_at": row["received_at"]} for row in rows]
+             "recent_events": json.loads(row["recent_events"]), "control": bool(row["control"]),
+             "received_at": row["received_at"]} for row in rows]
 
 
 def list_dead_letters(db: CentralDb, *, limit: int | None = 100) -> list[dict[str, Any]]:

@@ -71,6 +71,8 @@ alerts = _alert_topic_message(
     Column("control", Boolean, nullable=False, server_default=false()),
     # early_warning (still buying, drifting away) or win_back (lapsed by their own rhythm): two lists
     Column("kind", Text, nullable=False, server_default="early_warning"),
+    # JSON list of {kind, days_ago, value}: the customer's latest events, shown beside the reasons (migration 5)
+    Column("recent_events", Text, nullable=False, server_default="[]"),
     indexes=(Index("alerts_by_received", "received_at"), Index("alerts_by_level", "level", "as_of")),
 )
 
@@ -139,6 +141,31 @@ footfall_hourly = Table(
     Column("entries", Integer, nullable=False),
     Column("exits", Integer, nullable=False),
     Column("transactions", Integer, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+
+# --- data quality: what each store's inputs brought in, per store-local day (migration 6) ---
+
+input_days = Table(  # upserted from the metrics' data_quality: a later message's figures for a day replace it
+    "input_days", metadata,
+    *_store_key(),
+    Column("input", Text, primary_key=True),  # pos / events / identities / footfall
+    Column("day", Text, primary_key=True),  # YYYY-MM-DD, store local
+    Column("runs", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("accepted", BigInteger, nullable=False),
+    Column("quarantined", BigInteger, nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON {reason: rows}
+    Column("updated_at", Text, nullable=False),
+)
+
+camera_gap_days = Table(
+    "camera_gap_days", metadata,
+    *_store_key(),
+    Column("source", Text, primary_key=True),
+    Column("day", Text, primary_key=True),  # YYYY-MM-DD, store local
+    Column("gaps", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
     Column("updated_at", Text, nullable=False),
 )
 

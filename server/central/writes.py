@@ -20,7 +20,10 @@ from models.payloads import MAX_PAYLOAD_BYTES, OVERFLOW_SCHEMA
 
 from .database import insert_new, upsert
 from .sequence import advance_seqs, lock_store_seq
-from .tables import ALERT_KEY, alert_overflows, alerts, dead_letters, footfall_hourly, store_metrics, stores
+from .tables import (
+    ALERT_KEY, alert_overflows, alerts, camera_gap_days, dead_letters, footfall_hourly, input_days, store_metrics,
+    stores,
+)
 
 MAX_KEPT_BYTES = MAX_PAYLOAD_BYTES  # a dead letter larger than any valid message keeps its digest, not its body
 MAX_TOPIC_CHARS = 512
@@ -53,6 +56,7 @@ def _alert_row(chain: str, store_id: str, document: dict[str, Any], raw: str, no
         **{k: document.get(k) for k in ALERT_FIELDS}, **origin,
         "reasons": json.dumps(document["reasons"]), "control": bool(document.get("control", False)),
         "kind": document.get("kind", "early_warning"),
+        "recent_events": json.dumps(document.get("recent_events") or []),
         "payload": raw, "received_at": now}
 
 
@@ -119,7 +123,8 @@ def record_status(connection: Connection, chain: str, store_id: str, document: d
 
 
 def record_metrics(connection: Connection, chain: str, store_id: str, document: dict[str, Any], now: str) -> int:
-    """The store's latest metrics, and its hourly footfall; return how many hours were written."""
+    """The store's latest metrics, its hourly footfall and its data quality per day; return how many hours
+    were written."""
     key = {"chain": chain, "store_id": store_id}
     upsert(connection, store_metrics, {**key, "at": document["at"], "metrics": json.dumps(document),
                                        "received_at": now}, ("chain", "store_id"), ("at", "metrics", "received_at"))
@@ -128,4 +133,21 @@ def record_metrics(connection: Connection, chain: str, store_id: str, document: 
         upsert(connection, footfall_hourly,
                {**key, **{k: hour[k] for k in ("hour", "entries", "exits", "transactions")}, "updated_at": now},
                ("chain", "store_id", "hour"), ("entries", "exits", "transactions", "updated_at"))
+    record_data_quality(connection, key, document.get("data_quality") or {}, now)
     return len(hours)
+
+
+def record_data_quality(connection: Connection, key: dict[str, str], quality: dict[str, Any], now: str) -> None:
+    """Each day an input reported, and each day's camera gaps: the box's figures for a day replace the
+    centre's, and days it no longer sends stay (the history the console compares today with)."""
+    counts = ("runs", "failed", "accepted", "quarantined")
+    for name, figures in sorted((quality.get("inputs") or {}).items()):
+        for day in figures.get("daily") or []:
+            upsert(connection, input_days,
+                   {**key, "input": name, "day": day["day"], **{k: day[k] for k in counts},
+                    "reasons": json.dumps(day["reasons"], sort_keys=True), "updated_at": now},
+                   ("chain", "store_id", "input", "day"), (*counts, "reasons", "updated_at"))
+    for gap in quality.get("camera_gaps") or []:
+        upsert(connection, camera_gap_days,
+               {**key, "source": gap["source"], "day": gap["day"], "gaps": gap["gaps"], "seconds": gap["seconds"],
+                "updated_at": now}, ("chain", "store_id", "source", "day"), ("gaps", "seconds", "updated_at"))

@@ -76,7 +76,7 @@ def _act(db: Any, account: Any, key: AlertKey | str, call: Callable[[AlertKey], 
 
 @router.get("/{chain}/{store_id}/{alert_id}", response_model=AlertDetail, responses={404: {}})
 def one(chain: str, store_id: str, alert_id: str, account: Reader, db: Db) -> AlertDetail:
-    """One alert of one store, its handling and every outcome recorded for it."""
+    """One alert of one store, its handling, the customer's recent events and every outcome recorded for it."""
     return _detail(db, account, (chain, store_id, alert_id))
 
 

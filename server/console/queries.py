@@ -14,14 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, case, func, select
 
+from models.events import describe_event
 from models.risk import LEVELS
 
 from ..central import CentralDb
 from ..central.tables import (
-    ALERT_KEY, alert_outcomes, alert_work, alerts, footfall_hourly, model_releases, model_rounds, seq_gaps, store_metrics,
-    stores,
+    ALERT_KEY, alert_outcomes, alert_work, alerts, camera_gap_days, footfall_hourly, input_days, model_releases,
+    model_rounds, seq_gaps, store_metrics, stores,
 )
 from .accounts import Account
+from .data_quality import DataQualityRules, store_alarms, store_view
 from .decay import PeriodCounts
 from .sessions import iso, now_utc
 from .uplift import OutcomeGroup
@@ -119,16 +121,29 @@ def alert_actions(db: CentralDb, account: Account) -> list[str]:
             .order_by(alerts.c.action)).scalars())
 
 
+def recent_events(text: str | None) -> list[dict[str, Any]]:
+    """The customer's recent events as stored with the alert, each with its staff wording."""
+    try:
+        stored = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [{**{k: e.get(k) for k in ("kind", "days_ago", "value")},
+             "text": describe_event(str(e.get("kind")), int(e.get("days_ago") or 0), e.get("value"))}
+            for e in stored if isinstance(e, dict)] if isinstance(stored, list) else []
+
+
 def alert_detail(connection: Connection, account: Account, key: AlertKey) -> dict[str, Any] | None:
-    """One alert with its handling and every outcome recorded for it; None if absent or not this account's."""
-    row = connection.execute(_with_work(select(*ALERT_COLUMNS, alert_work.c.state, *WORK_COLUMNS))
-                             .where(is_alert(alerts, key))).mappings().first()
+    """One alert with its handling, the customer's recent events and every outcome recorded for it;
+    None if absent or not this account's."""
+    row = connection.execute(_with_work(select(*ALERT_COLUMNS, alerts.c.recent_events, alert_work.c.state,
+                                               *WORK_COLUMNS)).where(is_alert(alerts, key))).mappings().first()
     if row is None or not account.sees(row["chain"], row["store_id"]):
         return None
     history = connection.execute(select(alert_outcomes).where(is_alert(alert_outcomes, key))
                                  .order_by(alert_outcomes.c.recorded_at, alert_outcomes.c.id)).mappings().all()
-    return {**alert_row(row), "outcomes": [{k: h[k] for k in ("outcome", "cost", "note", "recorded_by", "recorded_at")}
-                                           for h in history]}
+    return {**alert_row(row), "recent_events": recent_events(row["recent_events"]),
+            "outcomes": [{k: h[k] for k in ("outcome", "cost", "note", "recorded_by", "recorded_at")}
+                         for h in history]}
 
 
 # --- stores -------------------------------------------------------------------------------------
@@ -168,7 +183,7 @@ def _first(kind: type, *values: Any) -> Any:
 
 
 def _health(key: tuple[str, str], store: Any, metrics: Any, gaps: list[Any], counts: Any,
-            stale_after: float) -> dict[str, Any]:
+            stale_after: float, quality_alarms: dict[str, str]) -> dict[str, Any]:
     status = _document(store["status"]) if store is not None else {}
     latest = _document(metrics["metrics"]) if metrics is not None else {}
     cameras = _cameras(status) or _cameras(latest)
@@ -185,7 +200,8 @@ def _health(key: tuple[str, str], store: Any, metrics: Any, gaps: list[Any], cou
         "cameras": cameras,
         "camera_state": ("none" if not cameras else
                          "ok" if all(c["state"] == "streaming" for c in cameras) else "degraded"),
-        "alarms": {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in alarms.items()},
+        "alarms": {**{str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in alarms.items()},
+                   **quality_alarms},
         "metrics_at": metrics["at"] if metrics is not None else None,
         "open_gaps": len(gaps), "missing_alerts": sum(g.last_missing - g.first_missing + 1 for g in gaps),
         "alerts": int(counts.alerts) if counts is not None else 0,
@@ -193,8 +209,10 @@ def _health(key: tuple[str, str], store: Any, metrics: Any, gaps: list[Any], cou
     }
 
 
-def store_health(db: CentralDb, account: Account, stale_after: float) -> list[dict[str, Any]]:
-    """Every store the account may see that has sent anything: state, outbox, model, cameras, gaps, alerts."""
+def store_health(db: CentralDb, account: Account, stale_after: float,
+                 rules: DataQualityRules = DataQualityRules()) -> list[dict[str, Any]]:
+    """Every store the account may see that has sent anything: state, outbox, model, cameras, gaps, alerts,
+    and its alarms: those the box raised and those its data quality raises here (late export, quarantine jump)."""
     with db.read() as connection:
         status = {(r["chain"], r["store_id"]): r for r in connection.execute(
             select(stores).where(account.store_condition(stores.c.chain, stores.c.store_id))).mappings()}
@@ -210,8 +228,52 @@ def store_health(db: CentralDb, account: Account, stale_after: float) -> list[di
                    func.max(alerts.c.received_at).label("last"))
             .where(account.store_condition(alerts.c.chain, alerts.c.store_id))
             .group_by(alerts.c.chain, alerts.c.store_id))}
+        since = (now_utc() - timedelta(days=max(rules.baseline_days, rules.trailing_days) + 2)).date().isoformat()
+        quality = _input_days(connection, account.store_condition(input_days.c.chain, input_days.c.store_id)
+                              & (input_days.c.day >= since))
     keys = sorted(set(status) | set(metrics) | set(counts))
-    return [_health(k, status.get(k), metrics.get(k), gaps.get(k, []), counts.get(k), stale_after) for k in keys]
+    now = now_utc()
+    return [_health(k, status.get(k), metrics.get(k), gaps.get(k, []), counts.get(k), stale_after,
+                    store_alarms(quality.get(k, {}), _document(metrics[k]["metrics"]) if k in metrics else {}, now,
+                                 rules))
+            for k in keys]
+
+
+def _input_days(connection: Connection, where: Any) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """Each store's input days, by input, oldest first."""
+    found: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    t = input_days.c
+    query = select(input_days).where(where).order_by(t.chain, t.store_id, t.input, t.day)
+    for r in connection.execute(query).mappings():
+        found.setdefault((r["chain"], r["store_id"]), {}).setdefault(r["input"], []).append({
+            "day": r["day"], "runs": int(r["runs"]), "failed": int(r["failed"]), "accepted": int(r["accepted"]),
+            "quarantined": int(r["quarantined"]), "reasons": _document(r["reasons"])})
+    return found
+
+
+def data_quality(db: CentralDb, chain: str, store_id: str, days: int, rules: DataQualityRules) -> dict[str, Any]:
+    """One store's data-quality board over its last `days` days (see data_quality.store_view)."""
+    here = (input_days.c.chain == chain) & (input_days.c.store_id == store_id)
+    with db.read() as connection:
+        latest = connection.execute(select(store_metrics.c.metrics).where(
+            (store_metrics.c.chain == chain) & (store_metrics.c.store_id == store_id))).scalar()
+        metrics = _document(latest)
+        end = metrics.get("data_quality", {}).get("today") if isinstance(metrics.get("data_quality"), dict) else None
+        end_day = _parse_day(end) or now_utc().date()
+        since = (end_day - timedelta(days=max(days, rules.baseline_days, rules.trailing_days) + 1)).isoformat()
+        history = _input_days(connection, here & (input_days.c.day >= since)).get((chain, store_id), {})
+        gaps = [{"day": g.day, "source": g.source, "gaps": int(g.gaps), "seconds": float(g.seconds)}
+                for g in connection.execute(select(camera_gap_days).where(
+                    (camera_gap_days.c.chain == chain) & (camera_gap_days.c.store_id == store_id)
+                    & (camera_gap_days.c.day >= since)).order_by(camera_gap_days.c.day, camera_gap_days.c.source))]
+    return {"chain": chain, "store_id": store_id, **store_view(history, gaps, metrics, now_utc(), rules, days)}
+
+
+def _parse_day(text: Any) -> Any:
+    try:
+        return datetime.fromisoformat(str(text)).date() if text else None
+    except ValueError:
+        return None
 
 
 def footfall(db: CentralDb, chain: str, store_id: str, days: int, bucket: str) -> list[dict[str, Any]]:

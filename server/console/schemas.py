@@ -88,7 +88,16 @@ class Alert(BaseModel):
     updated_by: str | None
 
 
+class RecentEvent(BaseModel):
+    kind: str = Field(description="the customer-events contract's kind: complaint, survey, return, ...")
+    days_ago: int = Field(description="days before the end of the alert's as-of date (that date itself: 1)")
+    value: float | None = Field(description="a rating, a survey score or a returned amount; null for other kinds")
+    text: str = Field(description="in staff's words, e.g. 'complaint 12 days ago', 'survey score 3, 30 days ago'")
+
+
 class AlertDetail(Alert):
+    recent_events: list[RecentEvent] = Field(description="the customer's latest events (at most 10 of the last "
+                                                         "90 days), newest first, shown beside the reasons")
     outcomes: list[OutcomeStep]
 
 
@@ -133,7 +142,8 @@ class StoreHealth(BaseModel):
     model_version: str | None
     cameras: list[Camera]
     camera_state: Literal["ok", "degraded", "none"]
-    alarms: dict[str, Any]
+    alarms: dict[str, Any] = Field(description="the box's alarms, and the centre's data-quality alarms "
+                                               "(data_quality.INPUT.export_late, data_quality.INPUT.quarantine_jump)")
     metrics_at: str | None
     open_gaps: int
     missing_alerts: int
@@ -155,6 +165,42 @@ class Footfall(BaseModel):
     bucket: Literal["day", "hour"]
     days: int
     points: list[FootfallPoint]
+
+
+class InputDay(BaseModel):
+    day: str = Field(description="YYYY-MM-DD, store local")
+    runs: int = Field(description="ingest runs (files) started that day")
+    failed: int = Field(description="runs that could not read their file")
+    accepted: int = Field(description="rows new to the store")
+    quarantined: int = Field(description="rows newly put in quarantine")
+    rate: float | None = Field(description="quarantined / (accepted + quarantined)")
+    reasons: dict[str, int] = Field(description="quarantined rows by reason")
+
+
+class InputQuality(BaseModel):
+    input: str = Field(description="pos, events, identities or footfall")
+    label: str
+    last_export_at: str | None = Field(description="when the store last finished ingesting one of its exports (UTC)")
+    today_rate: float | None = Field(description="today's quarantine rate at the store")
+    trailing_rate: float | None = Field(description="the store's quarantine rate over the days before today")
+    days: list[InputDay]
+
+
+class CameraGapDay(BaseModel):
+    day: str
+    source: str
+    gaps: int
+    seconds: float
+
+
+class DataQuality(BaseModel):
+    chain: str
+    store_id: str
+    today: str | None = Field(description="the store's local date in its latest metrics; null: it reports none")
+    days: int
+    inputs: list[InputQuality]
+    camera_gaps: list[CameraGapDay]
+    alarms: dict[str, str]
 
 
 # --- model rounds, uplift, decay ---

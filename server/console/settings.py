@@ -7,6 +7,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from ..errors import ConsoleError
+from .data_quality import DataQualityRules
 from .sessions import LoginLimits
 
 
@@ -19,6 +20,7 @@ class ConsoleSettings:
     poll_seconds: float = 1.0  # how often /api/events looks for changes
     public_origins: tuple[str, ...] = ()  # e.g. https://console.acme.example behind a reverse proxy
     login_limits: LoginLimits = field(default_factory=LoginLimits)
+    data_quality: DataQualityRules = field(default_factory=DataQualityRules)  # the late-export and jump alarms
 
     def __post_init__(self) -> None:
         if not 0 < self.retrain_below < 1:

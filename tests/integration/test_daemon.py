@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import tempfile
 import subprocess
 import time
@@ -17,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from edge_agent.daemon.health import read_health
 from edge_agent.footfall.synthetic import make_scene
 from models.release import build_release, generate_signing_key, load_private_key
-from server.central import open_central_db
+from server.central import open_central_db, tables
 from server.central.reads import list_alerts
 from server.mqtt_client import BrokerSettings, publish_retained
 from server.simulate import ChainSpec, simulate_chain
@@ -173,14 +175,20 @@ reconnect_max_seconds = 2
 
 
 def store_alerts(data: Path) -> set[str]:
-    import sqlite3
-
     return {row[0] for row in sqlite3.connect(data / "store.db").execute("SELECT alert_id FROM alerts")}
 
 
 def central_alerts(site: Site) -> set[str]:
     with open_central_db(site.central) as db:
         return {a["alert_id"] for a in list_alerts(db, limit=100_000)}
+
+
+def central_pos_rows(site: Site) -> int:
+    """POS rows the centre's data-quality tables say store-01 accepted."""
+    days = tables.input_days
+    with open_central_db(site.central) as db, db.read() as connection:
+        return int(connection.execute(select(func.coalesce(func.sum(days.c.accepted), 0)).where(
+            (days.c.store_id == "store-01") & (days.c.input == "pos"))).scalar_one())
 
 
 def camera_processes(data: Path) -> int:
@@ -212,6 +220,14 @@ def test_the_daemon_delivers_alerts_and_a_sigkill_loses_and_duplicates_nothing(s
             time.sleep(0.5)
         assert store_alerts(data) and store_alerts(data) == central_alerts(site)
 
+        # The metrics carry the box's data quality: the centre's board shows the export's rows.
+        accepted = sqlite3.connect(data / "store.db").execute(
+            "SELECT sum(accepted) FROM ingest_runs WHERE input = 'pos'").fetchone()[0]
+        deadline = time.monotonic() + 30
+        while central_pos_rows(site) != accepted and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert central_pos_rows(site) == accepted > 0
+
         # A release that is not ours is refused; the active model keeps serving.
         forged = {**site.release, "version": "forged-1"}
         publish_retained(BrokerSettings(site.broker.url), MODEL_TOPIC, json.dumps(forged).encode())
@@ -226,8 +242,6 @@ def test_the_daemon_delivers_alerts_and_a_sigkill_loses_and_duplicates_nothing(s
         daemon.start()
         daemon.wait(lambda h: (h.get("components", {}).get("dropbox", {}).get("files_done", 0) >= 1
                                or (data / "dropbox" / "done" / "pos-part2.csv").exists()), 90, "the second file")
-        import sqlite3
-
         rows = sum(len(p.read_text().splitlines()) - 1 for p in site.pos_parts)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -53,6 +53,16 @@ def test_each_alert_is_stored_in_its_list_early_warning_or_win_back(db: CentralD
     assert bad.new == 0 and "field kind must be one of" in bad.dead_letters[0][1]
 
 
+def test_an_alerts_recent_events_are_stored_with_it_and_a_note_among_them_is_refused(db: CentralDb) -> None:
+    events = [{"kind": "complaint", "days_ago": 12, "value": None}, {"kind": "survey", "days_ago": 30, "value": 3}]
+    noted = [{**events[0], "note": "customer shouted at the cashier"}]
+    outcome = handle_batch(db, [alert_message(1, recent_events=events), alert_message(2, recent_events=noted)])
+    assert outcome.new == 1 and outcome.dead_letters[0][1] == "recent_events[0] must have exactly kind, days_ago, value"
+    with db.read() as connection:
+        stored = connection.execute(select(tables.alerts.c.seq, tables.alerts.c.recent_events)).all()
+    assert [(seq, json.loads(text)) for seq, text in stored] == [(1, events)]
+
+
 @pytest.mark.parametrize(("payload", "reason"), [
     (b"{not json", "not JSON"),
     (json.dumps({**churn_alert(1), "schema": "retail.churn-alert/9"}).encode(), "schema must be"),
@@ -145,6 +155,54 @@ def test_metrics_fill_hourly_footfall_and_a_bad_hour_is_a_dead_letter(db: Centra
     assert [(r["hour"], r["entries"], r["exits"], r["transactions"]) for r in rows] == [
         ("2026-03-01T10:00", 52, 50, 14)]
     assert json.loads(latest)["outbox"] == 0
+
+
+def quality(*pos_days: dict[str, object], gaps: list[dict[str, object]] | None = None) -> bytes:
+    return json.dumps({"schema": "retail.store-metrics/1", "chain": "acme", "store_id": "s1",
+                       "at": "2026-03-02T11:00:00Z", "data_quality": {
+                           "today": "2026-03-02", "days": 14, "camera_gaps": gaps or [],
+                           "inputs": {"pos": {"last_export_at": "2026-03-02T02:10:00Z", "daily": list(pos_days)},
+                                      "events": {"last_export_at": None, "daily": []}}}}).encode()
+
+
+def pos_day(day: str, accepted: int, reasons: dict[str, int]) -> dict[str, object]:
+    return {"day": day, "runs": 1, "failed": 0, "accepted": accepted, "quarantined": sum(reasons.values()),
+            "reasons": reasons}
+
+
+def test_data_quality_is_kept_per_input_and_day_and_a_later_message_replaces_a_day(db: CentralDb) -> None:
+    gap = {"day": "2026-03-01", "source": "camera:door", "gaps": 2, "seconds": 330.0}
+    handle_batch(db, [Incoming("retail/v1/acme/s1/metrics", quality(
+        pos_day("2026-03-01", 1000, {"bad amount": 3}), pos_day("2026-03-02", 400, {}), gaps=[gap]))])
+    outcome = handle_batch(db, [Incoming("retail/v1/acme/s1/metrics", quality(  # later: the day grew, 1 March left
+        pos_day("2026-03-02", 900, {"bad amount": 1, "missing timestamp": 2})))])
+    assert outcome.metrics == 1 and not outcome.dead_letters
+    with db.read() as connection:
+        days = connection.execute(select(tables.input_days).order_by(tables.input_days.c.day)).mappings().all()
+        gaps = connection.execute(select(tables.camera_gap_days)).mappings().all()
+    assert [(d["chain"], d["store_id"], d["input"], d["day"], d["accepted"], d["quarantined"], json.loads(d["reasons"]))
+            for d in days] == [("acme", "s1", "pos", "2026-03-01", 1000, 3, {"bad amount": 3}),
+                               ("acme", "s1", "pos", "2026-03-02", 900, 3, {"bad amount": 1, "missing timestamp": 2})]
+    assert [(g["source"], g["day"], g["gaps"], g["seconds"]) for g in gaps] == [("camera:door", "2026-03-01", 2, 330.0)]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (lambda q: q["inputs"].update(till={"last_export_at": None, "daily": []}), "the inputs are pos, events"),
+    (lambda q: q["inputs"]["pos"]["daily"][0].update(accepted=-1), "needs non-negative integer"),
+    (lambda q: q["inputs"]["pos"]["daily"][0].update(day="yesterday"), "day must be a date"),
+    (lambda q: q["inputs"]["pos"]["daily"][0].update(reasons={"bad amount": "3"}), "reasons must map"),
+    (lambda q: q["inputs"]["pos"]["daily"].extend([q["inputs"]["pos"]["daily"][0]] * 60), "at most 60 days"),
+    (lambda q: q["inputs"]["pos"].update(last_export_at="last night"), "last_export_at must be an ISO 8601 time"),
+    (lambda q: q["camera_gaps"].append({"day": "2026-03-01", "source": "door", "gaps": 1, "seconds": -5}),
+     "camera_gaps[0] needs"),
+    (lambda q: q.update(today=None), "field today"),
+])
+def test_bad_data_quality_sets_the_metrics_message_aside_with_the_reason(db: CentralDb, change: object,
+                                                                         reason: str) -> None:
+    document = json.loads(quality(pos_day("2026-03-02", 400, {})))
+    change(document["data_quality"])  # type: ignore[operator]
+    outcome = handle_batch(db, [Incoming("retail/v1/acme/s1/metrics", json.dumps(document).encode())])
+    assert outcome.metrics == 0 and reason in outcome.dead_letters[0][1]
 
 
 class Clock:

@@ -20,7 +20,7 @@ from tests.services import churn_alert, postgres_database
 
 EVERY_TABLE = {"alerts", "alert_overflows", "dead_letters", "stores", "store_seq", "seq_gaps", "store_metrics",
                "footfall_hourly", "schema_migrations", "users", "user_stores", "console_sessions", "login_failures",
-               "alert_work", "alert_outcomes", "model_releases", "model_rounds"}
+               "alert_work", "alert_outcomes", "model_releases", "model_rounds", "input_days", "camera_gap_days"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -88,7 +88,9 @@ def test_storing_the_same_alert_again_changes_nothing(central: str) -> None:
 
 
 def test_every_payload_field_is_a_column_and_reads_back_as_sent(central: str) -> None:
-    alert = churn_alert(7, control=True, action=None, action_label=None)
+    alert = churn_alert(7, control=True, action=None, action_label=None,
+                        recent_events=[{"kind": "complaint", "days_ago": 12, "value": None},
+                                       {"kind": "survey", "days_ago": 30, "value": 3}])
     store(central, alert)
     with open_central_db(central) as db:
         (row,) = list_alerts(db)
@@ -97,6 +99,18 @@ def test_every_payload_field_is_a_column_and_reads_back_as_sent(central: str) ->
     assert {k: row[k] for k in alert if k != "schema"} == {k: v for k, v in alert.items() if k != "schema"}
     assert row["received_at"].endswith("Z")
     assert json.loads(raw) == alert
+
+
+def test_alerts_stored_before_recent_events_existed_read_back_with_none(central: str) -> None:
+    store(central, churn_alert(1))
+    added = next(m.version for m in migrations.MIGRATIONS if "recent events" in m.description)
+    with open_central_db(central) as db, db.write() as connection:  # back to the schema before that column
+        connection.exec_driver_sql("ALTER TABLE alerts DROP COLUMN recent_events")
+        connection.execute(tables.schema_migrations.delete().where(tables.schema_migrations.c.version >= added))
+    store(central, churn_alert(2, recent_events=[{"kind": "return", "days_ago": 3, "value": 24.9}]))
+    with open_central_db(central) as db:
+        events = {a["seq"]: a["recent_events"] for a in list_alerts(db)}
+    assert events == {1: [], 2: [{"kind": "return", "days_ago": 3, "value": 24.9}]}
 
 
 def test_a_gap_in_seq_is_detected_narrowed_and_closed_when_the_missing_alerts_arrive(central: str) -> None:

@@ -21,7 +21,10 @@ import pytest
 
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
-from models.payloads import ALERT_KINDS, ALERT_SCHEMA, PayloadError, check_alert
+from models.events import EVENT_KINDS
+from models.payloads import (
+    ALERT_KINDS, ALERT_SCHEMA, MAX_DAYS_AGO, RECENT_EVENT_FIELDS, RECENT_EVENTS_MAX, PayloadError, check_alert,
+)
 from models.risk import LEVELS
 from tests.edge_agent.test_alert_outbox import customer
 
@@ -42,6 +45,17 @@ def expected_schema() -> dict[str, Any]:
             "feature": {"type": "string", "description": "the feature behind the reason"},
             "value": {"type": ["number", "null"], "description": "the customer's value of the feature"},
             "usual": {"type": ["number", "null"], "description": "the customer's or the store's usual value"},
+        },
+    }
+    event = {
+        "type": "object", "required": list(RECENT_EVENT_FIELDS), "additionalProperties": False,
+        "properties": {
+            "kind": {"enum": list(EVENT_KINDS), "description": "the customer-events contract's kind"},
+            "days_ago": {"type": "integer", "minimum": 0, "maximum": MAX_DAYS_AGO,
+                         "description": "days before the end of the as-of date, as the reasons count them "
+                                        "(an event on the as-of date is 1 day ago)"},
+            "value": {"type": ["number", "null"], "description": "the event's number (a rating, a survey score, a "
+                      "returned amount), null where the kind carries none"},
         },
     }
     properties: dict[str, Any] = {
@@ -68,8 +82,11 @@ def expected_schema() -> dict[str, Any]:
         "days_silent": {"type": "integer", "minimum": 0, "maximum": INT64_MAX, "description": "days since the last visit"},
         "value_at_risk": {"type": "number", "minimum": 0,
                           "description": "churn probability x CLV: what the level ranks by"},
+        "recent_events": {"type": "array", "items": event, "maxItems": RECENT_EVENTS_MAX,
+                          "description": "the customer's latest events, newest first: kind, days ago and a number "
+                                         "only (never a note, an account, a phone number or an e-mail)"},
     }
-    optional = ("action_label", "control", "kind", "days_silent", "value_at_risk")
+    optional = ("action_label", "control", "kind", "days_silent", "value_at_risk", "recent_events")
     required = [name for name in properties if name not in optional]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -115,7 +132,8 @@ def _format_ok(value: str, kind: str) -> bool:
 def schema_errors(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
     """Where `value` breaks `schema`. An unknown keyword is an error in the schema, not silently ignored."""
     unknown = set(schema) - ANNOTATIONS - {"type", "const", "enum", "required", "properties", "items", "minLength",
-                                           "maxLength", "minimum", "maximum", "format"}
+                                           "maxLength", "minimum", "maximum", "format", "maxItems",
+                                           "additionalProperties"}
     if unknown:
         raise ValueError(f"{path}: keywords {sorted(unknown)} are not supported by this checker")
     kinds = schema.get("type")
@@ -135,9 +153,13 @@ def schema_errors(schema: dict[str, Any], value: Any, path: str = "$") -> list[s
         errors.append(f"{path}: {value} out of bounds")
     if isinstance(value, dict):
         errors += [f"{path}: missing {name}" for name in schema.get("required", []) if name not in value]
+        if schema.get("additionalProperties") is False:
+            errors += [f"{path}: unexpected {name}" for name in value if name not in schema.get("properties", {})]
         for name, sub in schema.get("properties", {}).items():
             if name in value:
                 errors += schema_errors(sub, value[name], f"{path}.{name}")
+    if isinstance(value, list) and len(value) > schema.get("maxItems", len(value)):
+        errors.append(f"{path}: more than {schema['maxItems']} items")
     if isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
             errors += schema_errors(schema["items"], item, f"{path}[{index}]")
@@ -188,10 +210,19 @@ REFUSED = [("schema", "retail.churn-alert/0"), ("alert_id", ""), ("alert_id", "a
            ("risk_score", False), ("level", "blue"), ("action", 3), ("reasons", "late"),
            ("reasons", [{"text": "late"}]), ("reasons", [{"feature": "recency_days"}]), ("clv_estimate", -0.01),
            ("clv_estimate", "820"), ("action_cost_cap", -1), ("model_version", ""), ("created_at", "not a time"),
-           ("created_at", ""), ("control", "yes")]
+           ("created_at", ""), ("control", "yes"), ("recent_events", "complaint"),
+           ("recent_events", [{"kind": "complaint", "days_ago": 12, "value": None, "note": "rude on the phone"}]),
+           ("recent_events", [{"kind": "chat", "days_ago": 12, "value": None}]),
+           ("recent_events", [{"kind": "complaint", "days_ago": -1, "value": None}]),
+           ("recent_events", [{"kind": "complaint", "days_ago": 1.5, "value": None}]),
+           ("recent_events", [{"kind": "survey", "days_ago": 3, "value": "3"}]),
+           ("recent_events", [{"kind": "survey", "days_ago": 3}]),
+           ("recent_events", [{"kind": "complaint", "days_ago": 1, "value": None}] * (RECENT_EVENTS_MAX + 1))]
 ACCEPTED = [("alert_id", "a" * 64), ("customer_ref", "c" * 128), ("risk_score", 0), ("risk_score", 100),
             ("action", None), ("control", _MISSING), ("reasons", []), ("clv_estimate", 0), ("seq", 1),
-            ("created_at", "2025-10-01T06:00:00+02:00"), ("store_id", "s" * 200), ("chain", "c" * 200)]
+            ("created_at", "2025-10-01T06:00:00+02:00"), ("store_id", "s" * 200), ("chain", "c" * 200),
+            ("recent_events", _MISSING), ("recent_events", []),
+            ("recent_events", [{"kind": "survey", "days_ago": 0, "value": 3}] * RECENT_EVENTS_MAX)]
 
 
 @pytest.mark.parametrize(("field", "value"), REFUSED + [(name, _MISSING) for name in expected_schema()["required"]],

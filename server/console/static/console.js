@@ -134,7 +134,7 @@ function connectEvents() {
     touch("alerts", "stores");
   });
   source.addEventListener("work", () => touch("alerts", "results"));
-  source.addEventListener("store", () => touch("stores", "footfall"));
+  source.addEventListener("store", () => touch("stores", "footfall", "quality"));
   source.addEventListener("rounds", () => touch("rounds"));
   source.addEventListener("logout", () => showLogin());
 }
@@ -157,6 +157,7 @@ function scheduleRefresh() {
 
 const loaders = {
   alerts: () => loadAlerts(), stores: () => loadStores().then(renderStores), footfall: () => loadFootfall(),
+  quality: () => loadQuality(),
   results: () => loadResults(), rounds: () => loadRounds(), users: () => loadUsers(),
 };
 
@@ -252,7 +253,13 @@ function renderDetail(a) {
   const children = [
     el("h2", {}, badge(a.level), ` ${a.risk_score} · ${a.customer_ref}`),
     el("dl", {}, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
-    el("h3", {}, "Why"), el("ol", { className: "reasons" }, a.reasons.map((r) => el("li", {}, r.text || JSON.stringify(r)))),
+    el("div", { className: "why" },
+      el("div", {}, el("h3", {}, "Why"),
+        el("ol", { className: "reasons" }, a.reasons.map((r) => el("li", {}, r.text || JSON.stringify(r))))),
+      el("div", {}, el("h3", {}, "Recent events"),
+        a.recent_events.length
+          ? el("ul", { className: "recent-events" }, a.recent_events.map((e) => el("li", { dataset: { kind: e.kind } }, e.text)))
+          : el("p", { className: "muted recent-events" }, "none reported in the last 90 days"))),
   ];
   if (a.control) {
     children.push(el("p", { className: "note" }, "Held out from action (control group): record only whether the customer stayed or churned."));
@@ -302,10 +309,10 @@ async function loadStores() {
 }
 
 function fillStoreSelects() {
-  for (const id of ["f-store", "r-store", "ff-store"]) {
+  for (const id of ["f-store", "r-store", "ff-store", "dq-store"]) {
     const select = $(id), current = select.value;
     const options = state.stores.map((s) => el("option", { value: storeKey(s) }, storeKey(s)));
-    if (id !== "ff-store") options.unshift(el("option", { value: "" }, "all stores"));
+    if (id !== "ff-store" && id !== "dq-store") options.unshift(el("option", { value: "" }, "all stores"));
     select.replaceChildren(...options);
     if ([...select.options].some((o) => o.value === current)) select.value = current;
   }
@@ -345,6 +352,51 @@ async function loadFootfall() {
   ] });
   Charts.line($("conv-chart"), { title: "conversion", labels, min: 0, format: (v) => pct(v, 0), empty: "No footfall reported yet.",
     series: [{ name: "conversion", values: data.points.map((p) => p.conversion), className: "s-conversion" }] });
+}
+
+// data quality
+
+async function loadQuality() {
+  if (!state.stores.length) { await loadStores(); fillStoreSelects(); }
+  const store = $("dq-store").value;
+  if (!store) { $("dq-summary").textContent = "No store has reported yet."; return; }
+  const [chain, storeId] = store.split("/");
+  const board = await api(`/api/stores/${encodeURIComponent(chain)}/${encodeURIComponent(storeId)}/data-quality?days=${$("dq-days").value}`);
+  renderQuality(board);
+}
+
+function renderQuality(board) {
+  const alarms = Object.entries(board.alarms);
+  $("dq-alarms").replaceChildren(...alarms.map(([name, text]) => el("div", { className: "signal retrain", dataset: { alarm: name } }, text)));
+  $("dq-summary").textContent = board.today === null
+    ? "This store reports no data quality (its box predates it)."
+    : `Store date ${board.today}; rows accepted and newly quarantined per store-local day.`
+      + (alarms.length ? "" : " No data-quality alarm.");
+  const labels = [...new Set(board.inputs.flatMap((i) => i.days.map((d) => d.day)))].sort();
+  Charts.line($("dq-chart"), { title: "quarantined share", labels: labels.map((d) => d.slice(5)), min: 0,
+    format: (v) => pct(v, 1), empty: "No ingest reported in this period.",
+    series: board.inputs.filter((i) => i.days.length).map((i) => {
+      const byDay = Object.fromEntries(i.days.map((d) => [d.day, d.rate]));
+      return { name: i.label, values: labels.map((d) => (d in byDay ? byDay[d] : null)), className: `s-${i.input}` };
+    }) });
+  $("dq-inputs").replaceChildren(...board.inputs.map((i) => el("section", { className: "dq-input", dataset: { input: i.input } },
+    el("h2", {}, i.label),
+    el("p", { className: "muted dq-facts" }, `last export ${when(i.last_export_at)} UTC · today ${pct(i.today_rate)} quarantined`
+      + ` · usually ${pct(i.trailing_rate)}`),
+    el("table", { className: "data" },
+      el("thead", {}, el("tr", {}, ["Day", "Files", "Failed", "Accepted", "Quarantined", "Share", "Reasons"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, i.days.length ? i.days.slice().reverse().map((d) => el("tr", { dataset: { day: d.day } },
+        el("td", {}, d.day), el("td", { className: "num" }, d.runs), el("td", { className: "num" }, d.failed),
+        el("td", { className: "num" }, d.accepted), el("td", { className: "num" }, d.quarantined),
+        el("td", { className: "num" }, pct(d.rate)),
+        el("td", { className: "reasons" }, Object.entries(d.reasons).map(([r, n]) => `${r}: ${n}`).join(", ") || "–")))
+        : el("tr", {}, el("td", { colspan: "7", className: "muted" }, "No export in this period.")))))));
+  $("dq-gaps").replaceChildren(
+    el("thead", {}, el("tr", {}, ["Day", "Camera", "Gaps", "Without frames"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, board.camera_gaps.length ? board.camera_gaps.slice().reverse().map((g) => el("tr", {},
+      el("td", {}, g.day), el("td", {}, g.source), el("td", { className: "num" }, g.gaps),
+      el("td", { className: "num" }, g.seconds >= 3600 ? `${(g.seconds / 3600).toFixed(1)} h` : `${Math.round(g.seconds / 60)} min`)))
+      : el("tr", {}, el("td", { colspan: "4", className: "muted" }, "No camera gap in this period."))));
 }
 
 // uplift and decay
@@ -472,6 +524,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("prev-page").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); load("alerts"); });
   $("next-page").addEventListener("click", () => { state.offset += state.limit; load("alerts"); });
   for (const id of ["ff-store", "ff-days", "ff-bucket"]) $(id).addEventListener("change", () => load("footfall"));
+  for (const id of ["dq-store", "dq-days"]) $(id).addEventListener("change", () => load("quality"));
   $("r-store").addEventListener("change", () => load("results"));
   $("release").addEventListener("change", renderRelease);
   $("user-form").addEventListener("submit", (e) => { e.preventDefault(); createUser(); });

@@ -7,6 +7,7 @@ from sqlalchemy import update
 from server.central import open_central_db
 from server.central.tables import alerts
 
+from .chain import alert_document, store_documents
 from .conftest import Login
 
 
@@ -117,3 +118,17 @@ def test_the_win_back_list_is_kept_apart_from_early_warnings(login: Login, centr
     assert "bravo" not in {a["chain"] for a in warnings["alerts"]}
     assert winbacks["total"] + warnings["total"] == get()["total"]
     assert client.get("/api/alerts", params={"kind": "lapsed"}).status_code == 422
+
+
+def test_the_alert_detail_shows_the_customers_recent_events_in_staff_words(login: Login, central: str) -> None:
+    events = [{"kind": "complaint", "days_ago": 12, "value": None}, {"kind": "survey", "days_ago": 30, "value": 3},
+              {"kind": "return", "days_ago": 41, "value": 24.9}, {"kind": "online_visit", "days_ago": 1, "value": None}]
+    with open_central_db(central) as db, db.write() as connection:
+        store_documents(connection, [alert_document("acme", "s1", 9, "red", 71, False, recent_events=events)])
+    sam = login("sam")
+    detail = sam.get("/api/alerts/acme/s1/acme-s1-000009").json()
+    assert [e["text"] for e in detail["recent_events"]] == [
+        "complaint 12 days ago", "survey score 3, 30 days ago", "return of 24.90, 41 days ago", "online visit 1 day ago"]
+    assert detail["recent_events"][1] == {"kind": "survey", "days_ago": 30, "value": 3, "text": "survey score 3, 30 days ago"}
+    assert detail["reasons"][0]["text"] == "last visit 41 days ago, usually every 12 days"
+    assert sam.get("/api/alerts/acme/s1/acme-s1-000001").json()["recent_events"] == [], "an alert sent without any"

@@ -109,11 +109,53 @@ def test_an_operator_filters_records_an_outcome_and_sees_the_uplift_change(
     wait.until(lambda d: d.find_element(By.ID, "alert-table").get_attribute("aria-busy") == "false")
     assert text_of(browser, "#alert-count") == "1–4 of 4 alerts"
     with open_central_db(central) as db, db.write() as connection:
-        store_documents(connection, [alert_document("acme", "s1", 9, "red", 99, False)])
+        store_documents(connection, [alert_document("acme", "s1", 9, "red", 99, False, recent_events=[
+            {"kind": "complaint", "days_ago": 12, "value": None}, {"kind": "survey", "days_ago": 30, "value": 3}])])
     wait.until(lambda d: text_of(d, "#toast") == "New red alert at acme/s1 (score 99)")  # the pushed event
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#alert-table tr[data-alert-id=acme-s1-000009]"))
     assert text_of(browser, "#alert-count") == "1–5 of 5 alerts"
+
+    # its detail shows the customer's recent events beside the reasons
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#alert-table tr[data-alert-id=acme-s1-000009]").click()
+               or True)
+    wait.until(lambda d: d.find_element(By.ID, "alert-detail").get_attribute("data-alert-id") == "acme-s1-000009")
+    events = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#alert-detail .why .recent-events li")]
+    assert events == ["complaint 12 days ago", "survey score 3, 30 days ago"]
+    assert "last visit 41 days ago" in text_of(browser, "#alert-detail .why .reasons")
     (artifacts() / "console-alerts.png").write_bytes(browser.get_screenshot_as_png())
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     # the only failed requests: the page asking for a session before login, and the wrong password
     assert [e for e in errors if "/api/session" not in e and "/api/login" not in e] == []
+
+
+def test_an_operator_sees_a_stores_data_quality_and_its_alarms(browser: WebDriver, running: ConsoleProcess,
+                                                                central: str) -> None:
+    from .test_data_quality import a_bad_day, day
+
+    a_bad_day(central)
+    wait = WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException])
+    browser.get(running.url + "/")
+    wait.until(lambda d: d.find_element(By.ID, "login-form").is_displayed())
+    browser.find_element(By.ID, "username").send_keys("ada")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login-button").click()
+    wait.until(lambda d: text_of(d, "#who") == "ada (admin)")
+
+    browser.find_element(By.CSS_SELECTOR, "#tabs button[data-view=stores]").click()
+    alarms = wait.until(lambda d: text_of(d, "#store-table tr[data-store='acme/s1'] td.alarm"))
+    assert "no customer events export for 50 h" in alarms and "10.0% of today's POS rows quarantined" in alarms
+
+    browser.find_element(By.CSS_SELECTOR, "#tabs button[data-view=quality]").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#dq-store option[value='acme/s1']"))
+    Select(browser.find_element(By.ID, "dq-store")).select_by_value("acme/s1")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dq-alarms .signal")) == 2)
+    today = day(0, 0)["day"]
+    row = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f".dq-input[data-input=pos] tr[data-day='{today}']"))
+    assert row.text.split()[:6] == [today, "1", "0", "900", "100", "10.0%"]
+    assert "bad amount: 80, missing timestamp: 20" in row.text
+    assert text_of(browser, ".dq-input[data-input=pos] .dq-facts").endswith("today 10.0% quarantined · usually 0.5%")
+    assert "camera:door" in text_of(browser, "#dq-gaps") and "6 min" in text_of(browser, "#dq-gaps")
+    assert browser.find_elements(By.CSS_SELECTOR, "#dq-chart svg path.line.s-pos")
+    (artifacts() / "console-data-quality.png").write_bytes(browser.get_screenshot_as_png())
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert [e for e in errors if "/api/session" not in e] == []
