@@ -1,6 +1,7 @@
-"""POS ingestion: CSV or JSON Lines exports (plain or gzip) into the store database.
+"""Ingestion of the store's exports: POS sales, customer events and identity links.
 
-Every row read ends up exactly once as accepted, duplicate or quarantined, so
+CSV or JSON Lines, plain or gzip, into the store database. Every row read ends
+up exactly once as accepted, duplicate or quarantined, so
 `accepted + duplicates + quarantined == rows` holds for every file.
 """
 
@@ -12,10 +13,14 @@ from datetime import datetime
 from pathlib import Path
 
 from ..store_db import StoreDatabase
+from .contract import POS, Contract
 from .loader import DEFAULT_BATCH_SIZE, IngestCounts, ingest_source
+from .pos import PosInput
 from .source import IngestError, SourceFile, inspect_source
 
-__all__ = ["DEFAULT_BATCH_SIZE", "IngestCounts", "IngestError", "IngestReport", "SourceFile", "ingest_files", "inspect_source"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE", "POS", "Contract", "IngestCounts", "IngestError", "IngestReport", "SourceFile", "ingest_files", "inspect_source",
+]
 
 
 @dataclass
@@ -35,17 +40,18 @@ def ingest_files(
     store: StoreDatabase,
     paths: Sequence[str | Path | SourceFile],
     *,
+    contract: Contract | None = POS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: Callable[[SourceFile, int], None] | None = None,
     now_utc: datetime | None = None,
 ) -> IngestReport:
     """Check every file first (nothing is written if one is unusable), then ingest each."""
-    sources = [p if isinstance(p, SourceFile) else inspect_source(p) for p in paths]
+    sources = [p if isinstance(p, SourceFile) else inspect_source(p, contract) for p in paths]
     report = IngestReport()
     for source in sources:
         progress = (lambda done, s=source: on_progress(s, done)) if on_progress else None
         counts = ingest_source(
-            store, source, batch_size=batch_size, progress=progress, now_utc=now_utc
+            store, source, PosInput(), batch_size=batch_size, progress=progress, now_utc=now_utc
         )
         report.totals.add(counts)
         report.files.append((str(source.path), counts))
