@@ -60,9 +60,15 @@ CONTRACTS = (POS, EVENTS, IDENTITIES)
 
 
 def recognise(columns: tuple[str, ...] | frozenset[str]) -> Contract:
-    """Which contract a file's columns (a CSV header, a JSON row's keys) speak: a `kind` makes it events,
-    links without a `timestamp` make it identities, anything else is judged as a POS export."""
+    """Which contract a file's columns (a CSV header, a JSON row's keys) speak.
+
+    A file naming every POS column is a till export, whatever else it carries
+    (a till may well export a `kind`); else a `kind` makes it events, and links
+    without a `timestamp` make it identities. Anything else is judged as the
+    POS export it fails to be."""
     names = set(columns)
+    if names >= set(POS.required):
+        return POS
     if "kind" in names:
         return EVENTS
     if "timestamp" not in names and names & set(IDENTITIES.any_of):

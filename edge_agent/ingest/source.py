@@ -87,6 +87,14 @@ def _check_header(path: Path, columns: tuple[str, ...], contract: Contract) -> N
                           f"({len(columns)} column(s); known: {', '.join(known) or 'none'})")
 
 
+def _check_spoken(path: Path, contract: Contract | None, spoken: Contract) -> None:
+    """Refuse a file of another input given to this one (an events export given to the identities ingest
+    would otherwise quarantine every row as linking nothing)."""
+    if contract is not None and spoken is not contract:
+        raise IngestError(f"{path}: its columns are those of a {spoken.name} export, not of {contract.name} "
+                          f"(docs/ingest.md)")
+
+
 def _first_json_object(path: Path, head: bytes) -> dict[str, object] | None:
     """The first row of a JSON Lines file; None when it is longer than the sniff window."""
     first_line = head.lstrip().split(b"\n", 1)[0]
@@ -123,14 +131,14 @@ def inspect_source(path_like: str | Path, contract: Contract | None = POS) -> So
             raise IngestError(f"{path}: a JSON array; expected JSON Lines (one object per line)")
         if stripped.startswith(b"{"):
             first = _first_json_object(path, head)
-            if contract is None:
-                contract = recognise(tuple(first or ()))
-            return SourceFile(path, "jsonl", compressed, size, contract=contract)
+            spoken = recognise(tuple(first)) if first is not None else contract or POS
+            _check_spoken(path, contract, spoken)
+            return SourceFile(path, "jsonl", compressed, size, contract=contract or spoken)
         columns = _csv_columns(path, head)
-        if contract is None:
-            contract = recognise(columns)
-        _check_header(path, columns, contract)
-        return SourceFile(path, "csv", compressed, size, columns, contract)
+        spoken = recognise(columns)
+        _check_header(path, columns, contract or spoken)
+        _check_spoken(path, contract, spoken)
+        return SourceFile(path, "csv", compressed, size, columns, contract or spoken)
     except IngestError:
         if b"\x00" in head:  # only now: with a good header, a stray NUL is one row's problem
             raise IngestError(f"{path}: binary content, not a CSV or JSON Lines file") from None
