@@ -8,6 +8,7 @@ trainer read store databases); everything downstream is pure numpy.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,14 +184,18 @@ def _read_events(conn: sqlite3.Connection, customers: CustomerIndex) -> Customer
     million rows, and each row is turned into four numbers as it streams by."""
     from .events import KIND  # events.py builds on this module
 
-    refs = {ref: customers(ref) for (ref,) in conn.execute("SELECT DISTINCT customer_ref FROM customer_events")}
     count = conn.execute("SELECT count(*) FROM customer_events").fetchone()[0]
+    refs: dict[str, int] = {}
     nan = float("nan")
-    rows = np.fromiter(
-        ((refs[ref], ts, KIND.get(kind, -1), nan if value is None else value)
-         for ref, ts, kind, value in conn.execute("SELECT customer_ref, ts, kind, value FROM customer_events")),
-        dtype=_EVENT_ROW, count=count,
-    )
+
+    def numbers() -> Iterator[tuple[int, int, int, float]]:
+        for ref, ts, kind, value in conn.execute("SELECT customer_ref, ts, kind, value FROM customer_events"):
+            code = refs.get(ref)
+            if code is None:
+                code = refs[ref] = customers(ref)
+            yield code, ts, KIND.get(kind, -1), nan if value is None else value
+
+    rows = np.fromiter(numbers(), dtype=_EVENT_ROW, count=count)
     rows = rows[rows["kind"] >= 0]  # a kind this version does not know (written by a newer box) is left out
     rows = rows[np.argsort(rows["ts"], kind="stable")]
     return CustomerEvents(rows["customer"].copy(), rows["ts"].copy(), rows["kind"].copy(), rows["value"].copy())
