@@ -195,3 +195,6 @@ def test_an_unsplittable_line_of_a_file_with_private_columns_is_not_kept(tmp_pat
         entries = list_quarantine(store)
     assert [e.raw for e in entries] == ["", ""]
     assert all("the row is not kept" in e.detail for e in entries)
+    with open_store_db(store_path) as store:
+        assert export_quarantine(store, "e.csv", tmp_path / "fix.csv") == 0
+    assert (tmp_path / "fix.csv").read_text() == "customer_id,timestamp,kind,email\n", "no blank rows to fix"
