@@ -5,8 +5,8 @@ the columns, and a validator (validate.py for POS) turns one row's values into
 a row for the database or a RowRejected. A rejection keeps the row as it
 arrived, except where the contract has private columns (phone numbers, e-mail
 addresses, free-text notes): there the kept row holds what the validator
-would store instead (a keyed hash, a category), and a line that cannot even
-be split into columns is not kept at all.
+would store instead (a keyed hash, a category) and nothing of columns outside
+the contract, and a line that cannot even be split into columns is not kept.
 
 The CSV reader splits plain lines itself and hands only lines holding a quote
 to the csv module (which may pull further lines for a quoted field spanning
@@ -57,14 +57,21 @@ class Validator(Protocol):
 
 
 class Redactor:
-    """What of a rejected row is kept: all of it, unless the contract has private columns."""
+    """What of a rejected row is kept: all of it, unless the contract has private columns.
+
+    Where it has, a rejected row keeps the contract's own columns only (an
+    extra column may hold anything: a name, an address), its private ones as
+    what would be stored; a CSV row keeps its width, so an export of the
+    quarantine still lines up under the file's header."""
 
     def __init__(self, source: SourceFile, validator: Validator):
-        private = source.contract.private
-        self.private = private
-        self.csv_private = [(i, name) for i, name in enumerate(source.header) if name in private]
+        contract = source.contract
+        self.private = contract.private
+        self.csv_redacted = [(i, name) for i, name in enumerate(source.header)
+                             if name in contract.private or name not in contract.columns]
         self.width = len(source.header)
-        self.private_value = validator.private_value if private else None
+        self.columns = contract.columns
+        self.private_value = validator.private_value if self.private else None
 
     def unsplit(self, line: int, raw: bytes, reason: str, detail: str) -> Rejected:
         """A line that could not be split into columns: kept only where no column is private."""
@@ -73,11 +80,11 @@ class Redactor:
         return Rejected(line, raw, reason, detail)
 
     def csv_row(self, line: int, fields: list[str], raw: bytes, reason: str, detail: str) -> Rejected:
-        if not self.csv_private:
+        if not self.private:
             return Rejected(line, raw, reason, detail)
         kept = list(fields[: self.width])
-        for index, name in self.csv_private:
-            kept[index] = self.private_value(name, kept[index])  # type: ignore[misc]
+        for index, name in self.csv_redacted:
+            kept[index] = self.private_value(name, kept[index]) if name in self.private else ""  # type: ignore[misc]
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="").writerow(kept)
         return Rejected(line, buffer.getvalue().encode(), reason, detail)
@@ -85,7 +92,8 @@ class Redactor:
     def json_row(self, line: int, obj: dict[str, object], raw: bytes, reason: str, detail: str) -> Rejected:
         if not self.private:
             return Rejected(line, raw, reason, detail)
-        kept = {k: self.private_value(k, v) if k in self.private else v for k, v in obj.items()}  # type: ignore[misc]
+        kept = {k: self.private_value(k, v) if k in self.private else v  # type: ignore[misc]
+                for k, v in obj.items() if k in self.columns}
         return Rejected(line, json.dumps(kept, ensure_ascii=False, default=str).encode(), reason, detail)
 
 

@@ -186,6 +186,17 @@ def test_a_quarantined_row_exported_fixed_and_reingested(tmp_path: Path, store_p
     assert len(refs) == 1 and refs.pop().startswith("phone:"), "the exported hash is the phone's own hash"
 
 
+def test_a_quarantined_row_keeps_no_column_outside_the_contract(tmp_path: Path, store_path: Path) -> None:
+    path = write(tmp_path, "e.csv", "customer_id,customer_name,timestamp,kind\nc1,Jane Dupont,2025-03-01,praise\n")
+    jsonl = write(tmp_path, "e.jsonl", json.dumps({"customer_id": "c2", "Name": "Jean Martin", "timestamp": "x",
+                                                   "kind": "review", "Phone": "+33 6 12 34 56 78"}) + "\n")
+    ingest(store_path, path, jsonl)
+    with open_store_db(store_path) as store:
+        kept = [e.raw for e in list_quarantine(store)]
+    assert kept[0] == "c1,,2025-03-01,praise"
+    assert json.loads(kept[1]) == {"customer_id": "c2", "timestamp": "x", "kind": "review"}
+
+
 def test_an_unsplittable_line_of_a_file_with_private_columns_is_not_kept(tmp_path: Path, store_path: Path) -> None:
     path = write(tmp_path, "e.csv", "customer_id,timestamp,kind,email\n"
                  "c1,2025-03-01,complaint,jane@mail.example,oops\n".encode() + b"c2,2025-03-01,\xe9,x@y.example\n")
