@@ -107,3 +107,25 @@ def test_the_drop_folder_tells_the_three_inputs_apart_by_their_header(tmp_path: 
     assert "not a customer-events CSV: header lacks timestamp, customer_id or phone or email" in (
         box.failed / "other.csv.reason").read_text()
     assert load_store_data(tmp_path / "s.db").events.customer.tolist() == [0], "W1's visit is C1's"
+
+
+def test_retention_removes_events_past_the_horizon_with_the_sales(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    from edge_agent.config import load_config
+    from edge_agent.daemon.supervisor import Daemon
+
+    root = Path(__file__).resolve().parent.parent.parent
+    config_file = tmp_path / "edge-agent.toml"
+    config_file.write_text(f'profile = "{root / "firmware_configs" / "profiles" / "x86-minipc.toml"}"\n'
+                           f'[store]\nchain = "acme"\nstore_id = "paris-01"\ndata_dir = "{tmp_path / "data"}"\n'
+                           "[retention]\ntransactions_days = 700\n")
+    config = load_config(config_file)
+    old, recent = (date.today() - timedelta(days=800)).isoformat(), (date.today() - timedelta(days=10)).isoformat()
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS_HEADER + f"e1,c1,{old},complaint,,store,\ne2,c1,{recent},complaint,,store,\n")
+    run_json("edge-agent", "ingest-events", "--db", str(config.store.db_path), "--store-id", "paris-01",
+             "--chain", "acme", str(events))
+    with open_store_db(config.store.db_path) as store:
+        Daemon(config)._retention_step(store)
+        assert store.conn.execute("SELECT event_id FROM customer_events").fetchall() == [("e2",)]
