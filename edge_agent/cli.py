@@ -22,7 +22,10 @@ from .footfall import FootfallError
 from .footfall.command import count_footfall
 from .footfall.counter_import import DEFAULT_SOURCE as COUNTER_SOURCE
 from .footfall.counter_import import import_counter_exports
-from .ingest import DEFAULT_BATCH_SIZE, IngestError, SourceFile, ingest_files, inspect_source
+from .ingest import (
+    DEFAULT_BATCH_SIZE, EVENTS, IDENTITIES, POS, Contract, IdentityKeyError, IngestError, SourceFile, ingest_files,
+    inspect_source,
+)
 from .quarantine import QuarantineError, export_quarantine, list_quarantine
 from .model_cli import model_app
 from .config import ConfigError, load_config
@@ -33,7 +36,8 @@ from .store_db import StoreDbError, open_store_db
 
 app = typer.Typer(
     name="edge-agent",
-    help="The store box agent: ingest POS exports, count footfall, score customers, publish alerts.",
+    help="The store box agent: ingest POS, customer-event and identity exports, count footfall, score customers, "
+         "publish alerts.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -64,7 +68,7 @@ TimezoneOption = Annotated[
 ]
 
 DOMAIN_ERRORS = (
-    IngestError, StoreDbError, QuarantineError, ScoringError, ModelFileError, StoreDataError, FootfallError,
+    IngestError, IdentityKeyError, StoreDbError, QuarantineError, ScoringError, ModelFileError, StoreDataError, FootfallError,
     BrokerError, ContractError, ConfigError,
 )
 
@@ -95,24 +99,21 @@ def _progress_bar(enabled: bool) -> Progress:
     )
 
 
-@app.command()
-def ingest(
-    files: Annotated[list[Path], typer.Argument(help="POS exports: CSV or JSON Lines, plain or .gz.")],
-    db: DbOption,
-    as_json: JsonOption = False,
-    chain: ChainOption = None,
-    store_id: StoreIdOption = None,
-    timezone: TimezoneOption = None,
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Rows per all-or-nothing database transaction.")
-    ] = DEFAULT_BATCH_SIZE,
-) -> None:
-    """Ingest POS transaction files; bad rows are quarantined, never fatal.
+BatchSizeOption = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Rows per all-or-nothing database transaction.")
+]
+KeyFileOption = Annotated[
+    Optional[Path],
+    typer.Option("--key-file", help="The box's identity key for hashing phones and e-mails "
+                                    "(default: DB.identity-key beside the database, created on first use)."),
+]
 
-    Example: edge-agent ingest --db store.db exports/2026-11-*.csv.gz
-    """
+
+def _ingest(files: list[Path], db: Path, contract: Contract, as_json: bool, *, chain: str | None,
+            store_id: str | None, timezone: str | None, batch_size: int, key_file: Path | None = None) -> None:
+    """What `ingest`, `ingest-events` and `ingest-identities` share: check, ingest with a progress bar, report."""
     with one_line_errors():
-        sources = [inspect_source(f) for f in files]  # before the database is even created
+        sources = [inspect_source(f, contract) for f in files]  # before the database is even created
         with open_store_db(db, chain=chain, store_id=store_id, timezone=timezone) as store:
             show = not as_json and any(s.size >= PROGRESS_MIN_BYTES for s in sources)
             with _progress_bar(show) as progress:
@@ -123,12 +124,12 @@ def ingest(
                         tasks[source.path] = progress.add_task(source.name, total=source.size)
                     progress.update(tasks[source.path], completed=done)  # type: ignore[arg-type]
 
-                report = ingest_files(store, sources, batch_size=batch_size, on_progress=advance)
+                report = ingest_files(store, sources, key_file=key_file, batch_size=batch_size, on_progress=advance)
     if as_json:
         print_json(report.as_dict())
         return
     totals = report.totals
-    table = Table(title=f"Ingested {len(report.files)} file(s) into {db}")
+    table = Table(title=f"Ingested {len(report.files)} {contract.name} file(s) into {db}")
     for column in ("rows", "accepted", "duplicates", "quarantined"):
         table.add_column(column, justify="right")
     table.add_row(*(str(getattr(totals, c)) for c in ("rows", "accepted", "duplicates", "quarantined")))
@@ -137,6 +138,67 @@ def ingest(
         typer.echo(f"  quarantined {count:>8}  {reason}")
     if totals.quarantined:
         typer.echo(f"See them with: edge-agent quarantine --db {db}")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="POS exports: CSV or JSON Lines, plain or .gz.")],
+    db: DbOption,
+    as_json: JsonOption = False,
+    chain: ChainOption = None,
+    store_id: StoreIdOption = None,
+    timezone: TimezoneOption = None,
+    batch_size: BatchSizeOption = DEFAULT_BATCH_SIZE,
+) -> None:
+    """Ingest POS transaction files; bad rows are quarantined, never fatal.
+
+    Example: edge-agent ingest --db store.db exports/2026-11-*.csv.gz
+    """
+    _ingest(files, db, POS, as_json, chain=chain, store_id=store_id, timezone=timezone, batch_size=batch_size)
+
+
+@app.command("ingest-events")
+def ingest_events(
+    files: Annotated[list[Path], typer.Argument(help="Customer-events exports (retail.customer-events/1): "
+                                                     "CSV or JSON Lines, plain or .gz.")],
+    db: DbOption,
+    as_json: JsonOption = False,
+    key_file: KeyFileOption = None,
+    chain: ChainOption = None,
+    store_id: StoreIdOption = None,
+    timezone: TimezoneOption = None,
+    batch_size: BatchSizeOption = DEFAULT_BATCH_SIZE,
+) -> None:
+    """Ingest customer events (complaints, service contacts, returns, online visits, reviews, surveys...).
+
+    Unknown kinds and bad rows are quarantined; phones and e-mails are kept as keyed hashes, notes as a category.
+
+    Example: edge-agent ingest-events --db store.db exports/events-2026-11.csv.gz
+    """
+    _ingest(files, db, EVENTS, as_json, chain=chain, store_id=store_id, timezone=timezone, batch_size=batch_size,
+            key_file=key_file)
+
+
+@app.command("ingest-identities")
+def ingest_identities(
+    files: Annotated[list[Path], typer.Argument(help="Identity exports: customer_id with online_account, "
+                                                     "phone and/or email; CSV or JSON Lines, plain or .gz.")],
+    db: DbOption,
+    as_json: JsonOption = False,
+    key_file: KeyFileOption = None,
+    chain: ChainOption = None,
+    store_id: StoreIdOption = None,
+    timezone: TimezoneOption = None,
+    batch_size: BatchSizeOption = DEFAULT_BATCH_SIZE,
+) -> None:
+    """Link each loyalty customer to their online account, phone and e-mail, so every channel counts for them.
+
+    Phones and e-mails are stored only as keyed hashes; an alias another customer holds is quarantined.
+
+    Example: edge-agent ingest-identities --db store.db exports/crm-identities.csv
+    """
+    _ingest(files, db, IDENTITIES, as_json, chain=chain, store_id=store_id, timezone=timezone,
+            batch_size=batch_size, key_file=key_file)
 
 
 @app.command()

@@ -48,8 +48,11 @@ def export_quarantine(store: StoreDatabase, source: str, out: Path) -> int:
     """Write one source's rejected rows as they arrived, under the source's CSV header.
 
     The result is a file the operator can correct in any editor and feed back to
-    `edge-agent ingest`; the rows that were fine are already in and count as
-    duplicates if the whole file is ingested again.
+    `edge-agent ingest` (or `ingest-events`, `ingest-identities`); the rows that
+    were fine are already in and count as duplicates if the whole file is
+    ingested again. Rows whose text was not kept (a line of an events or
+    identities file that could not be split into columns) are not written: the
+    original file holds them.
     """
     name = Path(source).name
     header_row = store.conn.execute(
@@ -58,7 +61,7 @@ def export_quarantine(store: StoreDatabase, source: str, out: Path) -> int:
     if header_row is None:
         raise QuarantineError(f"no ingest of a file named {name!r} is recorded")
     rows = store.conn.execute(
-        "SELECT raw FROM quarantine WHERE source = ? ORDER BY line", (name,)
+        "SELECT raw FROM quarantine WHERE source = ? AND length(raw) > 0 ORDER BY line", (name,)
     ).fetchall()
     if out.exists():
         raise QuarantineError(f"{out} exists; choose a new file name")

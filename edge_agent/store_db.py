@@ -243,11 +243,51 @@ def _migration_9(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS quarantine_by_run ON quarantine(run_id, reason)")
 
 
+def _migration_10(conn: sqlite3.Connection) -> None:
+    """Customer events and identity links (docs/ingest.md): one customer across the store, online and phone."""
+    run_statements(
+        conn,
+        """
+        -- Keyed by event id (given, or derived from the row's content) like
+        -- transactions: the key is the dedupe. customer_ref is the id the event
+        -- arrived under (a loyalty id, an online account) or the keyed hash of
+        -- a phone or e-mail (phone:..., email:...); customer_aliases maps it to
+        -- the loyalty customer when the store is read, so arrival order does not
+        -- matter. kind is a name of models/events.py's EVENT_KINDS; note is a
+        -- category of edge_agent/ingest/notes.py, never the text. No index by
+        -- customer: everything on the box reads the whole table, and events
+        -- arrive in time order, not customer order, so such an index took a
+        -- write all over it per batch (ingest fell from 78k to 15k rows/s).
+        CREATE TABLE IF NOT EXISTS customer_events (
+            event_id TEXT PRIMARY KEY,
+            customer_ref TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            has_time INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            value REAL,
+            channel TEXT,
+            note TEXT,
+            run_id INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        -- One owner per alias (an online account id as it is, a phone or e-mail
+        -- as its keyed hash); aliases never chain (edge_agent/ingest/identities.py).
+        CREATE TABLE IF NOT EXISTS customer_aliases (
+            alias TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            run_id INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS customer_aliases_by_customer ON customer_aliases(customer_id)
+        """,
+    )
+
+
 # Append only: a box that was switched off for a year upgrades by running every
 # migration after its recorded version, in order, each in its own transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
-    _migration_8, _migration_9,
+    _migration_8, _migration_9, _migration_10,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

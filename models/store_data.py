@@ -8,6 +8,7 @@ trainer read store databases); everything downstream is pure numpy.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,13 +147,72 @@ _TRANSACTIONS_SQL = f"""
 _ROW = np.dtype([("packed", np.int64), ("amount", np.float64), ("items", np.int64), ("channel", np.int64)])
 
 
+_EVENT_ROW = np.dtype([("customer", np.int64), ("ts", np.int64), ("kind", np.int64), ("value", np.float64)])
+
+
+class CustomerIndex:
+    """Customer id → index into StoreData.customer_ids, every alias landing on its loyalty customer.
+
+    `aliases` maps an alias (an online account id, a phone or e-mail hash) to
+    the loyalty id it belongs to; links never chain (the identity ingest
+    refuses that), so one look-up resolves any id. Ids get indexes in the
+    order they are first asked for.
+    """
+
+    def __init__(self, aliases: dict[str, str]):
+        self.aliases = aliases
+        self.ids: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, customer_id: str) -> int:
+        canonical = self.aliases.get(customer_id, customer_id)
+        found = self._index.get(canonical)
+        if found is None:
+            found = self._index[canonical] = len(self.ids)
+            self.ids.append(canonical)
+        return found
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _read_events(conn: sqlite3.Connection, customers: CustomerIndex) -> CustomerEvents:
+    """Events in time order (ties in event-id order), kinds as codes of models/events.py's EVENT_KINDS.
+
+    Read in key order, sorted here: cheaper than asking SQLite to sort a
+    million rows, and each row is turned into four numbers as it streams by."""
+    from .events import KIND  # events.py builds on this module
+
+    count = conn.execute("SELECT count(*) FROM customer_events").fetchone()[0]
+    refs: dict[str, int] = {}
+    nan = float("nan")
+
+    def numbers() -> Iterator[tuple[int, int, int, float]]:
+        for ref, ts, kind, value in conn.execute("SELECT customer_ref, ts, kind, value FROM customer_events"):
+            code = refs.get(ref)
+            if code is None:
+                code = refs[ref] = customers(ref)
+            yield code, ts, KIND.get(kind, -1), nan if value is None else value
+
+    rows = np.fromiter(numbers(), dtype=_EVENT_ROW, count=count)
+    rows = rows[rows["kind"] >= 0]  # a kind this version does not know (written by a newer box) is left out
+    rows = rows[np.argsort(rows["ts"], kind="stable")]
+    return CustomerEvents(rows["customer"].copy(), rows["ts"].copy(), rows["kind"].copy(), rows["value"].copy())
+
+
 def load_store_data(path: str | Path) -> StoreData:
-    """Read a store database (read-only) into arrays."""
+    """Read a store database (read-only, as one snapshot) into arrays.
+
+    Sales and events recorded under an alias (customer_aliases) count for the
+    loyalty customer the alias belongs to, whatever order they arrived in;
+    databases from before customer events (schema < 9) simply have none."""
     db = Path(path)
     if not db.exists():
         raise StoreDataError(f"store database {db} does not exist")
     conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     try:
+        conn.execute("BEGIN")  # one snapshot: an ingest running meanwhile is seen whole or not at all
         meta = dict(conn.execute("SELECT key, value FROM metadata").fetchall())
         customers = conn.execute("SELECT customer_key, customer_id FROM customers ORDER BY customer_key").fetchall()
         count = conn.execute("SELECT count(*) FROM transactions").fetchone()[0]
@@ -161,13 +221,18 @@ def load_store_data(path: str | Path) -> StoreData:
             "SELECT bucket_start - bucket_start % 3600, sum(entries) FROM footfall"
             " GROUP BY 1 ORDER BY 1"
         ).fetchall()
+        with_events = _has_table(conn, "customer_events")
+        aliases = dict(conn.execute("SELECT alias, customer_id FROM customer_aliases").fetchall()) if with_events else {}
+        index = CustomerIndex(aliases)
+        resolved = [index(customer_id) for _, customer_id in customers]
+        events = _read_events(conn, index) if with_events else CustomerEvents.none()
     except sqlite3.Error as exc:
         raise StoreDataError(f"{db} is not a readable store database: {exc}") from exc
     finally:
         conn.close()
     keys = np.array([k for k, _ in customers], dtype=np.int64)
     key_to_index = np.full(int(keys.max()) + 1 if len(keys) else 1, -1, dtype=np.int64)
-    key_to_index[keys] = np.arange(len(keys))
+    key_to_index[keys] = np.array(resolved, dtype=np.int64)
     packed = rows["packed"]
     customer_key = packed >> 33
     customer = np.where(customer_key == 0, -1, key_to_index[np.minimum(customer_key, len(key_to_index) - 1)])
@@ -175,7 +240,7 @@ def load_store_data(path: str | Path) -> StoreData:
     return make_store_data(
         store_id=meta.get("store_id", db.stem),
         chain=meta.get("chain", "default"),
-        customer_ids=[i for _, i in customers],
+        customer_ids=index.ids,
         customer=customer,
         ts=(packed >> 1) & ((1 << 32) - 1),
         amount=rows["amount"],
@@ -185,4 +250,5 @@ def load_store_data(path: str | Path) -> StoreData:
         footfall=Footfall(
             np.array([r[0] for r in foot], dtype=np.int64), np.array([r[1] for r in foot], dtype=np.float64)
         ),
+        events=events,
     )

@@ -1,4 +1,8 @@
-"""The drop folder: POS exports land here (copied by the till system or an operator) and get ingested.
+"""The drop folder: exports land here (copied by the till system or an operator) and get ingested.
+
+Each file is ingested under the contract its header speaks (POS sales,
+customer events or identity links; see edge_agent/ingest/contract.py), so the
+till, the service desk and the CRM can share one folder.
 
 A file is read once it has stopped changing for `settle_seconds` (a copy in
 progress is left alone). After its last batch has committed it stays where it
@@ -27,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..ingest import IngestCounts, IngestError, ingest_files
+from ..ingest import IdentityKeyError, IngestCounts, IngestError, ingest_files, inspect_source
 from ..store_db import StoreDatabase
 
 log = logging.getLogger("edge_agent.dropbox")
@@ -39,7 +43,8 @@ Identity = tuple[int, int, int]  # inode, size, mtime in ns: any write changes i
 class DropboxTotals:
     files_done: int = 0
     files_failed: int = 0
-    rows: IngestCounts = field(default_factory=IngestCounts)
+    rows: IngestCounts = field(default_factory=IngestCounts)  # every input
+    by_input: dict[str, IngestCounts] = field(default_factory=dict)  # ingest_runs.input → its rows
 
 
 def _free_name(folder: Path, name: str) -> Path:
@@ -121,19 +126,22 @@ class Dropbox:
         if before is None:
             return None  # gone, or replaced by something that is not a regular file: the next poll decides
         try:
-            counts = ingest_files(store, [path]).totals
+            source = inspect_source(path, None)  # the contract its header speaks
+            counts = ingest_files(store, [source]).totals
         except IngestError as exc:
             self._fail(path, str(exc).replace(str(path), path.name))
             return None
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, IdentityKeyError):
             raise  # the box's problem, not the file's: the loop raises its alarm and the file waits
         except Exception as exc:  # noqa: BLE001 (bytes nobody foresaw: set the file aside, never jam the folder)
             self._fail(path, f"the file could not be read ({type(exc).__name__}); nothing of it was kept")
             return None
         self._seen.pop(path, None)
         self.totals.rows.add(counts)
+        self.totals.by_input.setdefault(source.contract.input, IngestCounts()).add(counts)
         after = _identity(path)
-        log.info("%s ingested", path.name, extra={"file": path.name, **counts.as_dict()})
+        log.info("%s ingested", path.name, extra={"file": path.name, "input": source.contract.input,
+                                                  **counts.as_dict()})
         if after is not None:
             self._read[path] = (after, time.monotonic() if now is None else now)
         if after != before:

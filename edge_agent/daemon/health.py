@@ -41,7 +41,7 @@ class DaemonMetrics:
         r = self.registry
         self.footfall_entries = Gauge("churn_footfall_entries_last_hour", "People in through the cameras, last hour", registry=r)
         self.transactions = Counter("churn_transactions_ingested", "POS rows accepted by ingest", registry=r)
-        self.quarantined = Counter("churn_rows_quarantined", "POS rows quarantined by ingest", registry=r)
+        self.quarantined = Counter("churn_rows_quarantined", "Rows quarantined by ingest (POS, events, identities)", registry=r)
         self.outbox_depth = Gauge("churn_outbox_unacknowledged", "Outbox messages not yet acknowledged", registry=r)
         self.outbox_bytes = Gauge("churn_outbox_unacknowledged_bytes", "Bytes of unacknowledged outbox messages", registry=r)
         self.last_publish = Gauge("churn_last_successful_publish_timestamp", "Unix time of the last PUBACKed alert", registry=r)

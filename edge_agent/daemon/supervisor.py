@@ -40,6 +40,7 @@ from models.alerting import AlertPolicy
 from models.risk import RiskConfig
 
 from ..config import EdgeConfig
+from ..ingest import IngestCounts
 from ..model_registry import ModelRegistry
 from ..mqtt_client import BrokerConfig
 from ..outbox import Outbox
@@ -135,9 +136,10 @@ class Daemon:
 
     def _dropbox_step(self, dropbox: Dropbox) -> Callable[[StoreDatabase], None]:
         def step(store: StoreDatabase) -> None:
-            before = (dropbox.totals.rows.accepted, dropbox.totals.rows.quarantined)
+            sales = dropbox.totals.by_input.get
+            before = (sales("pos", IngestCounts()).accepted, dropbox.totals.rows.quarantined)
             if dropbox.poll(store):
-                self.metrics.transactions.inc(dropbox.totals.rows.accepted - before[0])
+                self.metrics.transactions.inc(sales("pos", IngestCounts()).accepted - before[0])
                 self.metrics.quarantined.inc(dropbox.totals.rows.quarantined - before[1])
                 memory.trim()
             self.health.beat("dropbox", 600, files_done=dropbox.totals.files_done,
@@ -172,7 +174,8 @@ class Daemon:
         self.wake_uplink.set()
 
     def _retention_step(self, store: StoreDatabase) -> None:
-        """Once a day at run_at: raw transactions past the horizon go, acknowledged outbox rows go."""
+        """Once a day at run_at: raw transactions and customer events past the horizon go, acknowledged outbox
+        rows go."""
         retention = self.config.retention
         marker = self.run_dir / "retention.last"
         last = datetime.fromtimestamp(float(marker.read_text()), timezone.utc) if marker.exists() else None
@@ -182,11 +185,13 @@ class Daemon:
         cutoff = int((local_now - datetime(1970, 1, 1)).total_seconds()) - retention.transactions_days * 86400
         with write_transaction(store.conn):
             deleted = store.conn.execute("DELETE FROM transactions WHERE ts < ?", (cutoff,)).rowcount
+            events = store.conn.execute("DELETE FROM customer_events WHERE ts < ?", (cutoff,)).rowcount
         pruned = Outbox(store).prune_acked(retention.acked_outbox_days)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(time.time()))
-        log.info("retention: %d transactions and %d acknowledged outbox rows removed", deleted, pruned,
-                 extra={"deleted_transactions": deleted, "pruned_outbox": pruned})
+        log.info("retention: %d transactions, %d customer events and %d acknowledged outbox rows removed", deleted,
+                 events, pruned, extra={"deleted_transactions": deleted, "deleted_events": events,
+                                        "pruned_outbox": pruned})
 
     # --- children -------------------------------------------------------------------
     def _camera_children(self) -> list[SupervisedChild]:

@@ -1,8 +1,10 @@
-"""Writing validated rows into the store database in all-or-nothing batches.
+"""Writing validated rows into the store database in all-or-nothing batches, for any contract.
 
-Each batch (its transactions, its quarantined rows and the run's running totals)
+Each batch (its rows, its quarantined rows and the run's running totals)
 commits in one SQLite transaction, so a crash mid-file leaves whole batches
-only, and re-ingesting the file afterwards adds exactly what is missing.
+only, and re-ingesting the file afterwards adds exactly what is missing. What
+differs between POS sales, customer events and identity links is only the
+validator that makes rows and the table that stores them (an `Input`).
 """
 
 from __future__ import annotations
@@ -15,19 +17,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from ..store_db import StoreDatabase, utc_now_iso, write_transaction
-from .records import Rejected, iter_batches
+from .contract import Contract
+from .records import Rejected, Validator, iter_batches
 from .source import SourceFile, open_source
-from .validate import RowValidator
 
 DEFAULT_BATCH_SIZE = 20_000
 
-_INSERT_TRANSACTION = (
-    "INSERT OR IGNORE INTO transactions"
-    "(transaction_id, customer_key, ts, has_time, amount, items, channel, run_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, {run_id:d})"
-)
 _INSERT_QUARANTINE = (
     "INSERT OR IGNORE INTO quarantine"
     "(run_id, source, line, reason, detail, raw, fingerprint, created_at)"
@@ -62,8 +60,26 @@ class IngestCounts:
         }
 
 
-def load_customer_keys(conn: sqlite3.Connection) -> dict[str, int]:
-    return dict(conn.execute("SELECT customer_id, customer_key FROM customers").fetchall())
+class Table(Protocol):
+    """Where one contract's rows go."""
+
+    def insert(self, conn: sqlite3.Connection, rows: list) -> int:  # type: ignore[type-arg]
+        """Store the rows inside the caller's transaction; return how many were new (the rest are duplicates)."""
+        ...
+
+    def rolled_back(self, conn: sqlite3.Connection) -> None:
+        """The batch did not commit: forget whatever `insert` remembered of it."""
+        ...
+
+
+class Input(Protocol):
+    """One contract, with the validator that reads its rows and the table that stores them."""
+
+    contract: Contract
+
+    def begin(self, store: StoreDatabase, run_id: int, now_utc: datetime | None) -> tuple[Validator, Table]:
+        """A validator and a table for one run (they may share what they know of the database)."""
+        ...
 
 
 def _fingerprint(source: str, line: int, raw: bytes) -> str:
@@ -72,37 +88,14 @@ def _fingerprint(source: str, line: int, raw: bytes) -> str:
 
 
 class BatchWriter:
-    """Commits batches atomically, each with the run's running totals.
+    """Commits batches atomically, each with its quarantined rows and the run's running totals."""
 
-    Rows come from RowValidator: a *list* row names a customer not seen when
-    it was validated; the writer keys that customer inside the batch's
-    transaction and puts the key into the row.
-    """
-
-    def __init__(self, store: StoreDatabase, source: SourceFile, run_id: int, customer_keys: dict[str, int]):
+    def __init__(self, store: StoreDatabase, source: SourceFile, run_id: int, table: Table):
         self.store = store
         self.source = source
         self.run_id = run_id
-        self.customer_keys = customer_keys
-        self.insert_sql = _INSERT_TRANSACTION.format(run_id=run_id)
+        self.table = table
         self.counts = IngestCounts()
-
-    def _create_customers(self, conn: sqlite3.Connection, rows: list) -> None:  # type: ignore[type-arg]
-        """We hold the write lock, so numbering after the current maximum cannot collide."""
-        keys = self.customer_keys
-        new_rows = [row for row in rows if row.__class__ is list]
-        if not new_rows:
-            return
-        created = list(dict.fromkeys(row[1] for row in new_rows if row[1] not in keys))
-        next_key = conn.execute("SELECT coalesce(max(customer_key), 0) + 1 FROM customers").fetchone()[0]
-        conn.executemany(
-            "INSERT INTO customers(customer_key, customer_id) VALUES (?, ?)",
-            [(next_key + offset, c) for offset, c in enumerate(created)],
-        )
-        for offset, customer_id in enumerate(created):
-            keys[customer_id] = next_key + offset
-        for row in new_rows:
-            row[1] = keys[row[1]]
 
     def write(self, rows: list, rejected: list[Rejected]) -> None:  # type: ignore[type-arg]
         if not rows and not rejected:
@@ -112,8 +105,7 @@ class BatchWriter:
         name = self.source.name
         try:
             with write_transaction(conn):
-                self._create_customers(conn, rows)
-                accepted = conn.executemany(self.insert_sql, rows).rowcount if rows else 0
+                accepted = self.table.insert(conn, rows) if rows else 0
                 conn.executemany(
                     _INSERT_QUARANTINE,
                     [
@@ -134,10 +126,7 @@ class BatchWriter:
                     (batch.rows, batch.accepted, batch.duplicates, batch.quarantined, self.run_id),
                 )
         except BaseException:
-            # Rolled back: keys handed out in this batch no longer exist.
-            fresh = load_customer_keys(conn)
-            for customer_id in [c for c in self.customer_keys if c not in fresh]:
-                del self.customer_keys[customer_id]
+            self.table.rolled_back(conn)
             raise
         self.counts.add(batch)
 
@@ -163,12 +152,13 @@ def _bulk_load_gc() -> Iterator[None]:
 def _start_run(store: StoreDatabase, source: SourceFile) -> int:
     with write_transaction(store.conn) as conn:
         cursor = conn.execute(
-            "INSERT INTO ingest_runs(source, format, header, started_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO ingest_runs(source, format, header, started_at, input) VALUES (?, ?, ?, ?, ?)",
             (
                 source.name,
                 source.format + (".gz" if source.compressed else ""),
                 ",".join(source.header) or None,
                 utc_now_iso(),
+                source.contract.input,
             ),
         )
         return int(cursor.lastrowid or 0)
@@ -185,6 +175,7 @@ def _finish_run(store: StoreDatabase, run_id: int, status: str) -> None:
 def ingest_source(
     store: StoreDatabase,
     source: SourceFile,
+    kind: Input,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
@@ -197,21 +188,22 @@ def ingest_source(
     and the two threads convoy on it.)
     """
     run_id = _start_run(store, source)
-    customer_keys = load_customer_keys(store.conn)
-    writer = BatchWriter(store, source, run_id, customer_keys)
-    validator = RowValidator(store.store_id, store.zone, customer_keys, now_utc)
-    handle, raw_file = open_source(source)
     status = "failed"
     try:
-        with _bulk_load_gc():
-            for rows, rejected in iter_batches(handle, source, validator, batch_size):
-                writer.write(rows, rejected)
-                if progress is not None:
-                    progress(raw_file.tell())
+        validator, table = kind.begin(store, run_id, now_utc)
+        writer = BatchWriter(store, source, run_id, table)
+        handle, raw_file = open_source(source)
+        try:
+            with _bulk_load_gc():
+                for rows, rejected in iter_batches(handle, source, validator, batch_size):
+                    writer.write(rows, rejected)
+                    if progress is not None:
+                        progress(raw_file.tell())
+        finally:
+            handle.close()
+            raw_file.close()
         status = "done"
     finally:
-        handle.close()
-        raw_file.close()
         _finish_run(store, run_id, status)
     if progress is not None:
         progress(source.size)

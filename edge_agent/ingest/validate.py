@@ -144,7 +144,10 @@ class DerivedIds:
         items: int | None,
         channel: str | None,
     ) -> str:
-        content = f"{customer_id or ''}\x1f{ts}\x1f{has_time}\x1f{amount!r}\x1f{items}\x1f{channel}"
+        return self.of_content(f"{customer_id or ''}\x1f{ts}\x1f{has_time}\x1f{amount!r}\x1f{items}\x1f{channel}")
+
+    def of_content(self, content: str) -> str:
+        """The id of a row whose normalised content (fields joined by \\x1f) is `content`."""
         digest = hashlib.blake2b(content.encode(), digest_size=12).digest()
         occurrence = self._seen.get(digest, 0)
         self._seen[digest] = occurrence + 1
@@ -177,6 +180,10 @@ class RowValidator:
         self.derived_ids = DerivedIds()
         self.customer_keys = customer_keys
         self.validate = self._make_validate()
+
+    def private_value(self, column: str, value: object) -> str:
+        """POS exports have no private columns: a rejected row is kept as it arrived."""
+        return "" if value is None else str(value)
 
     def _make_validate(self) -> Callable[..., tuple | list]:  # type: ignore[type-arg]
         """The per-row function, as a closure over locals: ingest calls it a million

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.events import EVENT_KINDS
+
 from .activity import Purchases
 from .calendar import Calendar
 from .customers import Population
 from .stores import StoreProfile
 
-KINDS = ("complaint", "complaint_resolved", "service_contact", "return", "online_visit", "cart_abandoned",
-         "review", "survey", "coupon_redeemed")
+KINDS = EVENT_KINDS  # the customer-events contract's kinds, owned by models/events.py
 NOTES = {"complaint": ("late delivery", "staff", "product quality", "price", "queue"),
          "service_contact": ("question", "exchange", "loyalty card", "opening hours")}
 

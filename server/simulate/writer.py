@@ -110,7 +110,7 @@ def write_truth(path: Path, calendar: Calendar, population: Population) -> None:
     _write_lines(path, "customer_id,segment,joined,churn_date,churn_cause,fade_days", rows())
 
 
-EVENTS_HEADER = "event_id,customer_id,timestamp,kind,value,channel,note"
+EVENTS_HEADER = "event_id,customer_id,phone,timestamp,kind,value,channel,note"
 IDENTITIES_HEADER = "customer_id,online_account,phone,email"
 
 
@@ -129,7 +129,8 @@ def email_address(customer_id: str) -> str:
 def write_events(path: Path, store: StoreProfile, calendar: Calendar, population: Population, events: Events,
                  identities: Identities, seed: int) -> int:
     """Customer events of the written period in the customer-events contract, under the id each channel knows:
-    the online account for online events, a phone number for some service-desk contacts, else the loyalty id."""
+    the online account for online events, only a phone number for some service-desk contacts, else the
+    loyalty id."""
     rng = np.random.default_rng([seed, store.index, 5])
     written = np.flatnonzero(events.day >= calendar.warmup)
     dates = [d.isoformat() for d in calendar.dates]
@@ -139,15 +140,16 @@ def write_events(path: Path, store: StoreProfile, calendar: Calendar, population
     def rows() -> Iterable[str]:
         for n, i in enumerate(written.tolist(), start=1):
             c, kind = int(events.customer[i]), int(events.kind[i])
+            phone = ""
             if events.online[i]:
                 who, channel = online_account_id(ids[c]), "online"
             elif by_phone[i] and identities.phone[c] and KINDS[kind] in ("complaint", "service_contact"):
-                who, channel = phone_number(c, store.index), "phone"
+                who, phone, channel = "", phone_number(c, store.index), "phone"
             else:
                 who, channel = ids[c], "store"
             s = int(events.seconds[i])
             value = "" if np.isnan(events.value[i]) else f"{events.value[i]:g}"
-            yield (f"{store.store_id}-E{n:08d},{who},{dates[events.day[i]]}T{s // 3600:02d}:{s // 60 % 60:02d}:00,"
+            yield (f"{store.store_id}-E{n:08d},{who},{phone},{dates[events.day[i]]}T{s // 3600:02d}:{s // 60 % 60:02d}:00,"
                    f"{KINDS[kind]},{value},{channel},{note_for(kind, rng)}\n")
 
     _write_lines(path, EVENTS_HEADER, rows())
