@@ -13,13 +13,17 @@ CHAIN_END = date(2025, 12, 31)
 
 
 def simulated_chain(folder: Path, stores: int, customers: int, days: int, seed: int,
-                    chain: str = "bench") -> list[Path]:
-    """Simulate the chain into `folder` and ingest each store into `folder/db/<store>.db` (not timed)."""
+                    chain: str = "bench", events: bool = False) -> list[Path]:
+    """Simulate the chain into `folder` and ingest each store into `folder/db/<store>.db` (not timed).
+
+    `events`: also each store's customer events and identity links, as a box with a CRM export would."""
     simulate_chain(ChainSpec(stores=stores, customers_per_store=customers, days=days, seed=seed, end=CHAIN_END), folder)
     paths = []
     for store in sorted(folder.glob("store-*")):
         db = folder / "db" / f"{store.name}.db"
         with open_store_db(db, chain=chain) as handle:
             ingest_files(handle, [store / "pos.csv"])
+            if events:
+                ingest_files(handle, [store / "identities.csv", store / "events.csv"], contract=None)
         paths.append(db)
     return paths

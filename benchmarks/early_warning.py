@@ -10,17 +10,23 @@ alert precision and the false alarms — and the same for the overdue rule
 (warn when silent for more than 1.5 usual gaps) under the same budget, cooldown
 and lapsed rule, measured in the same run (the baseline).
 
+With `--events`, the stores' customer events and identity links are ingested
+too, and the model is trained and scored twice in the same run: on purchases
+alone and with the events (complaints, service contacts, returns, online
+browsing, reviews and surveys); the overdue rule is the same for both.
+
 It also prints how well each score ranks "will leave within 60 days while
 still buying and not lapsed" at the weekly scoring days (AUC): the ceiling
 every early-warning rule on this simulator works under.
 
 Usage: .venv/bin/python benchmarks/early_warning.py [--stores 4] [--customers 2000] [--days 640]
-           [--seeds 11,12] [--budgets 20,50] [--weeks 26] [--horizon 90]
+           [--seeds 11,12] [--budgets 20,50] [--weeks 26] [--horizon 90] [--events]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -39,7 +45,7 @@ from models.features import build_features  # noqa: E402
 from models.metrics import roc_auc  # noqa: E402
 from models.rhythm import lapsed, store_typical_gap  # noqa: E402
 from models.risk import RiskConfig  # noqa: E402
-from models.store_data import DAY, load_store_data  # noqa: E402
+from models.store_data import DAY, CustomerEvents, load_store_data  # noqa: E402
 from models.survival import SurvivalSet  # noqa: E402
 from models.training import TorchChurnModel, fit  # noqa: E402
 from server.backtest import read_truth  # noqa: E402
@@ -73,6 +79,23 @@ def ranking_ceiling(stores: list[Any], truths: list[dict[str, int]], model: Torc
             "overdue_auc": roc_auc(y, np.concatenate(by_overdue))}
 
 
+def purchases_only(store: Any) -> Any:
+    """The same store as a box without customer-event exports sees it."""
+    return dataclasses.replace(store, events=CustomerEvents.none())
+
+
+def mean_of(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean over seeds of each figure; NaN where no seed had one (no churner caught, say)."""
+    known = {k: [r[k] for r in results if r[k] is not None] for k in KEYS}
+    return {k: statistics.fmean(v) if v else float("nan") for k, v in known.items()}
+
+
+def print_row(name: str, results: list[dict[str, Any]]) -> None:
+    values = mean_of(results)
+    print(f"  {name:34s} {values[KEYS[0]]:7.1%} {values[KEYS[1]]:6.1f} {values[KEYS[2]]:9.1%} "
+          f"{values[KEYS[3]]:12.1f}  {statistics.fmean(r['churners'] for r in results):.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", type=int, default=4)
@@ -82,45 +105,58 @@ def main() -> None:
     parser.add_argument("--budgets", default="20,50")
     parser.add_argument("--weeks", type=int, default=26)
     parser.add_argument("--horizon", type=int, default=90)
+    parser.add_argument("--events", action="store_true",
+                        help="also ingest customer events; compare the model with and without them")
     args = parser.parse_args()
     as_of = END - timedelta(days=7 * args.weeks + args.horizon + 7)
     as_of_day = day_after(as_of)
     risk = RiskConfig()
-    results: dict[int, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
-    ceilings = []
+    variants = ["model, purchases only"] + (["model, with events"] if args.events else [])
+    budgets = [int(b) for b in args.budgets.split(",")]
+    results: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    ceilings: dict[str, list[dict[str, float]]] = {}
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory(prefix="ew-") as work:
             started = time.perf_counter()
-            dbs = simulated_chain(Path(work), args.stores, args.customers, args.days, seed)
-            stores = [load_store_data(db) for db in dbs]
-            rows = SurvivalSet.concat([store_rows(s, as_of_day) for s in stores])
-            model = TorchChurnModel(fit(rows, args.horizon).model)
-            truths = [read_truth(Path(work), s.store_id) for s in stores]
+            dbs = simulated_chain(Path(work), args.stores, args.customers, args.days, seed, events=args.events)
+            loaded = [load_store_data(db) for db in dbs]
+            truths = [read_truth(Path(work), s.store_id) for s in loaded]
             spec = WarningSpec(as_of_day, args.horizon, args.weeks)
-            for budget in (int(b) for b in args.budgets.split(",")):
-                policy = AlertPolicy(weekly_budget=budget)
+            for variant in variants:
+                stores = loaded if variant.endswith("events") else [purchases_only(s) for s in loaded]
+                rows = SurvivalSet.concat([store_rows(s, as_of_day) for s in stores])
+                model = TorchChurnModel(fit(rows, args.horizon).model)
                 inputs = [(s, model, t) for s, t in zip(stores, truths)]
-                results.setdefault(budget, []).append((early_warning(inputs, spec, risk, policy, "model"),
-                                                       early_warning(inputs, spec, risk, policy, "overdue")))
-            ceilings.append(ranking_ceiling(stores, truths, model, as_of_day, risk))
+                for budget in budgets:
+                    policy = AlertPolicy(weekly_budget=budget)
+                    results.setdefault((budget, variant), []).append(
+                        early_warning(inputs, spec, risk, policy, "model"))
+                    if variant == variants[0]:
+                        results.setdefault((budget, "overdue"), []).append(
+                            early_warning(inputs, spec, risk, policy, "overdue"))
+                ceilings.setdefault(variant, []).append(ranking_ceiling(stores, truths, model, as_of_day, risk))
             print(f"seed {seed}: chain, training and {args.weeks} weeks of scoring in "
                   f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     print(f"{args.stores} stores x {args.customers} customers, {args.days} days, as-of {as_of}, horizon "
           f"{args.horizon} days, {args.weeks} weeks of weekly scoring; seeds {args.seeds} (mean)")
-    for budget, pairs in results.items():
+    for budget in budgets:
         print(f"\nweekly budget {budget} alerts per store")
-        print(f"  {'rule':28s} {'caught':>7s} {'lead':>6s} {'precision':>9s} {'false alarms':>12s}  churners")
-        for index, name in ((0, "model (drift, value at risk)"), (1, "overdue > 1.5 usual gaps")):
-            values = {k: statistics.fmean(p[index][k] for p in pairs if p[index][k] is not None) for k in KEYS}
-            print(f"  {name:28s} {values[KEYS[0]]:7.1%} {values[KEYS[1]]:6.1f} {values[KEYS[2]]:9.1%} "
-                  f"{values[KEYS[3]]:12.1f}  {statistics.fmean(p[index]['churners'] for p in pairs):.0f}")
-        model = [p[0] for p in pairs]
-        overdue = [p[1] for p in pairs]
-        print("  ratio model / overdue: caught {:.2f}, lead {:.2f}, precision {:.2f}, false alarms {:.2f}".format(
-            *(statistics.fmean(m[k] for m in model) / statistics.fmean(o[k] for o in overdue) for k in KEYS)))
-    ceiling = {k: statistics.fmean(c[k] for c in ceilings) for k in ceilings[0]}
-    print(f"\nranking 'leaves within 60 days' among customers still buying ({ceiling['share_leaving']:.1%} do): "
-          f"AUC model drift {ceiling['model_auc']:.3f}, overdue ratio {ceiling['overdue_auc']:.3f}")
+        print(f"  {'rule':34s} {'caught':>7s} {'lead':>6s} {'precision':>9s} {'false alarms':>12s}  churners")
+        for variant in variants:
+            print_row(f"{variant} (drift, value at risk)" if len(variants) == 1 else variant,
+                      results[(budget, variant)])
+        print_row("overdue > 1.5 usual gaps", results[(budget, "overdue")])
+        overdue = mean_of(results[(budget, "overdue")])
+        for variant in variants:
+            model = mean_of(results[(budget, variant)])
+            print(f"  ratio {variant} / overdue: " + ", ".join(
+                f"{label} {model[k] / overdue[k]:.2f}"
+                for label, k in zip(("caught", "lead", "precision", "false alarms"), KEYS)))
+    print()
+    for variant in variants:
+        ceiling = {k: statistics.fmean(c[k] for c in ceilings[variant]) for k in ceilings[variant][0]}
+        print(f"ranking 'leaves within 60 days' among customers still buying ({ceiling['share_leaving']:.1%} do), "
+              f"{variant}: AUC model drift {ceiling['model_auc']:.3f}, overdue ratio {ceiling['overdue_auc']:.3f}")
 
 
 if __name__ == "__main__":
