@@ -116,7 +116,7 @@ def write_config(folder: Path, broker_url: str, public_key: Path, camera_url: st
     data = folder / "data"
     config = folder / "edge-agent.toml"
     config.write_text(f"""
-profile = "{ROOT / 'firmware_configs' / 'profiles' / 'rpi4.toml'}"
+profile = "rpi4"
 [store]
 chain = "bench"
 store_id = "store-01"

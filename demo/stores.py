@@ -21,7 +21,7 @@ from .central import FLOWER_ENV, Central
 from .chain import CHAIN, StoreFiles, counting_line
 from .processes import VENV_BIN, ProcessGroup, run_command
 
-PROFILE = Path(__file__).resolve().parent.parent / "firmware_configs" / "profiles" / "x86-minipc.toml"
+PROFILE = "x86-minipc"  # a profile shipped with the agent
 
 
 @dataclass
