@@ -1,6 +1,7 @@
 # The two set-up commands: `make test` and `make demo`. Both create .venv on a
-# fresh machine. torch is installed first, from the CPU wheel, so that nothing
-# later pulls several GB of CUDA packages.
+# fresh machine with both sides of the system (`.[store,central]`, plus the test
+# tools). torch is installed first, from the CPU wheel, so that nothing later
+# pulls several GB of CUDA packages.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[store,central,test]"
 	touch $(STAMP)
 
 venv: $(STAMP)
