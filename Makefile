@@ -11,11 +11,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests run for real: the headless browser and its driver,
 # the MQTT broker (and mosquitto_passwd), plain mosquitto_sub as a third-party
-# subscriber, systemd-analyze for the shipped units, OpenCV's sample videos (real footage with a hand count).
-SYSTEM_PACKAGES := chromium chromium-driver mosquitto mosquitto-clients systemd opencv-doc
+# subscriber, systemd-analyze for the shipped units, OpenCV's sample videos (real footage with a hand count),
+# PostgreSQL's server binaries (the tests start their own private cluster; the system service is never used).
+SYSTEM_PACKAGES := chromium chromium-driver mosquitto mosquitto-clients systemd opencv-doc postgresql
+# The demo runs the real broker; everything else it starts comes with the Python packages.
+DEMO_PACKAGES := mosquitto
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv system-packages test demo bench clean
+.PHONY: venv system-packages demo-packages test demo bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,18 +29,26 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
-system-packages:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# Installs the Debian packages of $(1) that are missing.
+define install-missing
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing $$missing"; \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+system-packages:
+	$(call install-missing,$(SYSTEM_PACKAGES))
+
+demo-packages:
+	$(call install-missing,$(DEMO_PACKAGES))
 
 test: venv system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-demo: venv
+demo: venv demo-packages
 	$(BIN)/python -m demo $(DEMO_ARGS)
 
 bench: venv

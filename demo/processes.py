@@ -10,47 +10,19 @@ normal exit, on an error and on Ctrl-C.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VENV_BIN = Path(sys.executable).parent
+from server.processes import VENV_BIN, end_group
+
+__all__ = ["VENV_BIN", "DemoError", "ProcessGroup", "Service", "run_command", "wait_for"]
 
 
 class DemoError(Exception):
     """A step of the demo failed; the message says which and where its log is."""
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def stop_group(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
-    """SIGTERM to the process's group, then SIGKILL to whatever is left of it after `grace`."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # also children that outlived their parent
-    except ProcessLookupError:
-        pass
-    if process.poll() is None:
-        process.wait(timeout=10)
 
 
 @dataclass
@@ -81,6 +53,10 @@ class ProcessGroup:
         with open(log, "ab") as output:
             process = subprocess.Popen(list(argv), stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
                                        env={**os.environ, **self.env, **(env or {})})
+        return self.adopt(name, process, log)
+
+    def adopt(self, name: str, process: subprocess.Popen[bytes], log: Path) -> Service:
+        """A process started elsewhere (in its own session) that this group stops with the others."""
         service = Service(name, process, log)
         self.services.append(service)
         return service
@@ -96,7 +72,7 @@ class ProcessGroup:
         """Stop in reverse start order (daemons before the broker they say goodbye to)."""
         for service in reversed(self.services):
             if not keep(service):
-                stop_group(service.process)
+                end_group(service.process)
         self.services = [s for s in self.services if keep(s)]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.daemon.health import read_health
-from server.federation.deployment import free_port
+from server.processes import free_port
 
 from .central import FLOWER_ENV, Central
 from .chain import CHAIN, StoreFiles, counting_line

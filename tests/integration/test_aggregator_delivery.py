@@ -26,8 +26,10 @@ from models.payloads import ACK_SCHEMA
 from server.central import list_dead_letters, open_central_db, store_watermarks, tables
 from tests.conftest import run_cli, run_json
 from tests.edge_agent.test_alert_outbox import customer
+from tests.polling import wait_until
+from tests.postgres import postgres_database
 from tests.secure_broker import SecureBroker, start_secure_broker
-from tests.services import AggregatorProcess, Mosquitto, StoreClient, churn_alert, postgres_database
+from tests.services import AggregatorProcess, Mosquitto, StoreClient, churn_alert
 
 pytestmark = pytest.mark.integration
 

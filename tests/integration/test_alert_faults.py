@@ -28,12 +28,15 @@ from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
 from models.alerting import AlertPolicy
 from models.payloads import ack, check_alert
+from server.processes import kill_group
 from tests.conftest import run_json
 from tests.edge_agent.test_alert_outbox import customer
 from tests.integration.test_aggregator_delivery import alert_counts
+from tests.mqtt_helpers import Subscriber
+from tests.polling import wait_until
 from tests.secure_broker import SecureBroker, start_secure_broker
 from tests.server.test_payload_schema import published_schema, schema_errors
-from tests.services import VENV_BIN, AggregatorProcess, Mosquitto, churn_alert, kill_tree
+from tests.services import VENV_BIN, AggregatorProcess, Mosquitto, churn_alert
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -139,7 +142,7 @@ class UplinkProcess:
 
     def kill(self) -> None:
         if self.process is not None:
-            kill_tree(self.process)
+            kill_group(self.process)
             self.process = None
 
 
@@ -253,7 +256,7 @@ def test_a_publisher_killed_after_publishing_but_before_the_ack_gets_the_ack_on_
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-        kill_tree(publisher)
+        kill_group(publisher)
 
     wait_until(lambda: alert_counts(central.db)[0] == 5, 40, "the aggregator storing the alerts")
     report = run_json("edge-agent", "publish", "--db", str(db), "--mqtt", central.broker.url, "--wait", "15")

@@ -24,9 +24,11 @@ from models.release import build_release, generate_signing_key, load_private_key
 from server.central import open_central_db
 from server.central.reads import list_alerts
 from server.mqtt_client import BrokerSettings, publish_retained
+from server.processes import free_port
 from server.simulate import ChainSpec, simulate_chain
 from tests.conftest import run_cli
-from tests.fake_camera import FakeCamera, free_port
+from tests.fake_camera import FakeCamera
+from tests.polling import wait_until
 from tests.services import VENV_BIN, AggregatorProcess, Mosquitto
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,106 @@
+"""Ports and process groups on one machine: what every runner of local services needs.
+
+The demo, the tests, the benchmarks and `churn-server backtest --mode
+federated` all start real services (Mosquitto, the SuperLink, SuperNodes, the
+aggregator) on free loopback ports, each in its own session so that a stop
+reaches whatever it spawned. These are the one copy of those helpers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent  # the console scripts installed beside this interpreter
+
+
+def free_port() -> int:
+    """A loopback port free right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on host:`port` now."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(port: int, seconds: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Until something accepts connections on 127.0.0.1:`port`; TimeoutError after `seconds`,
+    RuntimeError at once if `process` (the one meant to listen) has exited."""
+    deadline = time.monotonic() + seconds
+    while not port_open(port):
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{Path(str(process.args[0])).name} exited ({process.returncode}) "  # type: ignore[index]
+                               f"before listening on 127.0.0.1:{port}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f} s")
+        time.sleep(0.1)
+
+
+def end_group(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 20.0) -> None:
+    """`sig` to the process's group (it was started with start_new_session=True), up to `grace` seconds for
+    it to exit, then SIGKILL to whatever is left of the group (children that outlived it too); reaped."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.wait(timeout=10)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """A crash: SIGKILL to the process's whole group, nothing gets to clean up."""
+    end_group(process, signal.SIGKILL, grace=10.0)
+
+
+# --- process trees that leave their group (Flower's SuperExec starts its own process groups) ---
+
+def _children_map() -> dict[int, list[int]]:
+    """Parent pid -> child pids, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return children
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, whatever their process group."""
+    children, found, queue = _children_map(), [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        queue.extend(children.get(current, []))
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    """Running (a zombie is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def signal_pids(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
