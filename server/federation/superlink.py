@@ -75,7 +75,7 @@ class SuperLinkProcess:
 
     def cli_home(self) -> Path:
         """A FLWR_HOME whose default connection is this SuperLink, for the operator's `flwr` commands
-        (`flwr supernode register`, and `flwr run` by the federation runner)."""
+        (`flwr supernode register`)."""
         home = self.folder / "cli-home"
         home.mkdir(parents=True, exist_ok=True)
         certificates = f'root-certificates = "{self.pki / "ca.crt"}"\n' if self.pki is not None else "insecure = true\n"
