@@ -104,3 +104,18 @@ def signal_pids(pids: list[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+def end_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 20.0) -> None:
+    """end_group, then the same to whatever the process had started outside its group (Flower's SuperLink
+    detaches its SuperExec into a session of its own, which would outlive a stop by group)."""
+    strays = [pid for pid in process_tree(process.pid) if pid != process.pid]
+    end_group(process, sig, grace)
+    strays = [pid for pid in strays if pid_alive(pid)]
+    if not strays:
+        return
+    signal_pids(strays, sig)
+    deadline = time.monotonic() + min(grace, 10.0)
+    while any(pid_alive(pid) for pid in strays) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    signal_pids([pid for pid in strays if pid_alive(pid)], signal.SIGKILL)
