@@ -49,16 +49,32 @@ def wait_for_port(port: int, seconds: float = 20.0, process: subprocess.Popen[by
         time.sleep(0.1)
 
 
-def end_group(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 20.0) -> None:
-    """`sig` to the process's group (it was started with start_new_session=True), up to `grace` seconds for
-    it to exit, then SIGKILL to whatever is left of the group (children that outlived it too); reaped."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
+def _leads_its_group(process: subprocess.Popen[bytes]) -> bool:
+    """Started with start_new_session=True (asked while it runs: a reaped one is taken to have led its group)."""
+    try:
+        return os.getpgid(process.pid) == process.pid
+    except ProcessLookupError:
+        return True
+
+
+def _signal(process: subprocess.Popen[bytes], sig: int, group: bool) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if group:
             os.killpg(process.pid, sig)
+        else:
+            os.kill(process.pid, sig)
+
+
+def end_group(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 20.0) -> None:
+    """`sig` to the process's group, up to `grace` seconds for it to exit, then SIGKILL to whatever is left of
+    the group (children that outlived it too); reaped. A process that leads no group is signalled alone."""
+    group = _leads_its_group(process)
+    if process.poll() is None:
+        _signal(process, sig, group)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+    if group or process.poll() is None:
+        _signal(process, signal.SIGKILL, group)
     if process.poll() is None:
         process.wait(timeout=10)
 

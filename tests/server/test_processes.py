@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from server.processes import end_tree, free_port, pid_alive, port_open, wait_for_port
+from server.processes import end_tree, free_port, kill_group, pid_alive, port_open, wait_for_port
 
 SLEEPER = "import time; time.sleep(120)"
 DETACHING = ("import subprocess, sys, time\n"
@@ -46,3 +46,15 @@ def test_waiting_for_a_port_stops_at_once_when_the_process_meant_to_listen_has_e
 def test_waiting_for_a_port_nothing_listens_on_is_a_timeout() -> None:
     with pytest.raises(TimeoutError, match="nothing listens on 127.0.0.1"):
         wait_for_port(free_port(), 0.3)
+
+
+def test_a_process_that_leads_no_group_is_still_stopped() -> None:
+    """A child started without a session of its own: signalling 'its group' would miss it (or hit ours)."""
+    process = subprocess.Popen([sys.executable, "-c", SLEEPER])
+    try:
+        kill_group(process)  # type: ignore[arg-type]
+        assert process.returncode == -9
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
