@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..processes import VENV_BIN, end_group, free_port, kill_group, wait_for_port
+from ..processes import VENV_BIN, end_group, end_tree, free_port, kill_group, wait_for_port
 
 
 def flower_env(flwr_home: Path, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -63,14 +63,15 @@ class SuperLinkProcess:
         return self
 
     def kill(self) -> None:
-        """A crash of the central server."""
+        """A crash of the central server: the SuperLink and what it started (its SuperExec, which detaches
+        into a session of its own, and the ServerApp that one runs)."""
         if self.process is not None:
-            kill_group(self.process)
+            end_tree(self.process, signal.SIGKILL, grace=10.0)
             self.process = None
 
     def stop(self) -> None:
         if self.process is not None:
-            end_group(self.process, signal.SIGTERM)
+            end_tree(self.process, signal.SIGTERM)
             self.process = None
 
     def cli_home(self) -> Path:
