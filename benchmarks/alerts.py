@@ -56,7 +56,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,9 @@ from edge_agent.score import ScoreResult, ScoringPolicy, alert_id_for, alert_pay
 from edge_agent.store_db import StoreDatabase, open_store_db, utc_now_iso, write_transaction  # noqa: E402
 from models.alerting import AlertPolicy  # noqa: E402
 from models.scoring import ScoredCustomer  # noqa: E402
-from tests.services import AggregatorProcess, free_port, kill_tree, wait_for_port  # noqa: E402
+from server.mosquitto import Mosquitto  # noqa: E402
+from server.processes import end_group  # noqa: E402
+from tests.services import AggregatorProcess  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 CHAIN = "bench"
@@ -90,45 +92,11 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 # --- processes, stopped whatever happens ------------------------------------------------
 
-@dataclass
-class Broker:
-    """A private Mosquitto with the shipped settings (firmware_configs/mosquitto), logging only notices."""
-
-    folder: Path
-    nodelay: bool = True  # set_tcp_nodelay, as shipped; --broker-nagle turns it off
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> Broker:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        config = self.folder / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
-                 f"persistence_location {self.folder}/", "autosave_interval 30", "max_queued_messages 100000",
-                 "max_inflight_messages 20", f"log_dest file {self.folder / 'mosquitto.log'}",
-                 "log_type error", "log_type warning", "log_type notice"]
-        if self.nodelay:
-            lines.append("set_tcp_nodelay true")
-        if os.geteuid() == 0:
-            lines.append("user root")  # else Mosquitto drops to a user that cannot write the temp folder
-        config.write_text("\n".join(lines) + "\n")
-        self.process = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_for_port(self.port)
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is not None:
-            kill_tree(self.process, signal.SIGTERM)
-            self.process = None
+def shipped_like_broker(folder: Path, nodelay: bool) -> Mosquitto:
+    """A private Mosquitto with the shipped settings (firmware_configs/mosquitto), logging only notices;
+    `nodelay` is set_tcp_nodelay, as shipped (--broker-nagle turns it off)."""
+    return Mosquitto(folder, log_types=("error", "warning", "notice"), nodelay=nodelay,
+                     extra="autosave_interval 30\nmax_inflight_messages 20")
 
 
 class Processes:
@@ -143,7 +111,7 @@ class Processes:
     def spawn(self, command: list[str], log: Path) -> subprocess.Popen[bytes]:
         with open(log, "ab") as handle:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=handle, start_new_session=True)
-        self.add(lambda: kill_tree(process, signal.SIGTERM) if process.poll() is None else None)
+        self.add(lambda: end_group(process, signal.SIGTERM, grace=10.0) if process.poll() is None else None)
         return process
 
     def stop_all(self) -> None:
@@ -287,7 +255,7 @@ class Throughput:
         return self.alerts / self.seconds
 
 
-def measure_throughput(work: Path, broker: Broker, aggregator: AggregatorProcess, processes: Processes,
+def measure_throughput(work: Path, broker: Mosquitto, aggregator: AggregatorProcess, processes: Processes,
                        count: int) -> Throughput:
     """Fill one store's outbox with `count` alerts, then time `edge-agent publish` until all are acknowledged."""
     store_id = "store-throughput"
@@ -326,7 +294,7 @@ def paho_client(name: str) -> mqtt.Client:
                        protocol=MQTTProtocolVersion.MQTTv5)
 
 
-def connected(client: mqtt.Client, broker: Broker) -> mqtt.Client:
+def connected(client: mqtt.Client, broker: Mosquitto) -> mqtt.Client:
     ready = threading.Event()
     client.on_connect = lambda *_args: ready.set()
     client.connect("127.0.0.1", broker.port, keepalive=30)
@@ -347,7 +315,7 @@ class Raw:
         return self.messages / self.seconds
 
 
-def measure_raw(broker: Broker, payloads: list[bytes]) -> Raw:
+def measure_raw(broker: Mosquitto, payloads: list[bytes]) -> Raw:
     """Seconds from the first QoS 1 publish to the last message received by a QoS 1 subscriber."""
     topic, received, done, subscribed = "bench/raw", [0], threading.Event(), threading.Event()
 
@@ -393,7 +361,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def measure_latency(work: Path, broker: Broker, central: Path, processes: Processes, seconds: float,
+def measure_latency(work: Path, broker: Mosquitto, central: Path, processes: Processes, seconds: float,
                     rate: float) -> Latency:
     """Run the store-box child for `seconds` at `rate` alerts/s; pair its write times with central visibility."""
     store_id = "store-latency"
@@ -519,7 +487,7 @@ def run(count: int, seconds: float, rate: float, nodelay: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp, interrupts_unwind():
         work = Path(tmp)
         try:
-            broker = Broker(work / "broker", nodelay).start()
+            broker = shipped_like_broker(work / "broker", nodelay).start()
             processes.add(broker.stop)
             central = work / "central.db"
             aggregator = AggregatorProcess(work / "central", broker.url, str(central), client_id="bench-aggregator",

@@ -44,8 +44,10 @@ sys.path.insert(0, str(ROOT))
 
 from edge_agent.daemon.health import PORT_FILE, read_health, rss_mb  # noqa: E402
 from edge_agent.footfall.synthetic import make_scene  # noqa: E402
-from tests.fake_camera import FakeCamera, free_port  # noqa: E402
-from tests.services import AggregatorProcess, Mosquitto  # noqa: E402
+from server.mosquitto import Mosquitto  # noqa: E402
+from server.processes import free_port  # noqa: E402
+from tests.fake_camera import FakeCamera  # noqa: E402
+from tests.services import AggregatorProcess  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -116,7 +118,7 @@ def write_config(folder: Path, broker_url: str, public_key: Path, camera_url: st
     data = folder / "data"
     config = folder / "edge-agent.toml"
     config.write_text(f"""
-profile = "{ROOT / 'firmware_configs' / 'profiles' / 'rpi4.toml'}"
+profile = "rpi4"
 [store]
 chain = "bench"
 store_id = "store-01"

@@ -18,7 +18,7 @@ budget) and at the settings' budget for the accuracy figure.
 Usage:
   .venv/bin/python benchmarks/footfall.py [--seconds 120] [--seeds 3] [--profile]
   .venv/bin/python benchmarks/footfall.py --truth benchmarks/truth/vtest.json [--video PATH] [--verbose]
-  ... [--config firmware_configs/profiles/rpi4.toml] [--set KEY=VALUE ...]
+  ... [--config edge_agent/profiles/rpi4.toml] [--set KEY=VALUE ...]
 
 --profile adds where a frame's time goes (cProfile, milliseconds per frame, own time per function).
 """

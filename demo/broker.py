@@ -8,13 +8,13 @@ the broker's host. Only its paths and ports change.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from server.mosquitto import keep_root_user
+
 SHIPPED = Path(__file__).resolve().parent.parent / "firmware_configs" / "mosquitto" / "mosquitto.conf"
 SHIPPED_BRIDGE = SHIPPED.with_name("bridge.conf")
-MOSQUITTO = "/usr/sbin/mosquitto"
 
 
 def shipped_config(pki: Path, accounts: Path, data: Path, tls_port: int, plain_port: int) -> str:
@@ -25,9 +25,7 @@ def shipped_config(pki: Path, accounts: Path, data: Path, tls_port: int, plain_p
     text = re.sub(r"^listener 8883$", f"listener {tls_port}", text, flags=re.M)
     text = re.sub(r"^listener 1883 127.0.0.1$", f"listener {plain_port} 127.0.0.1", text, flags=re.M)
     text = text.replace("log_dest syslog", f"log_dest file {data / 'mosquitto.log'}")
-    if os.geteuid() == 0:  # started as root, Mosquitto would drop to its own user, locked out of these files
-        text += "\nuser root\n"
-    return text
+    return keep_root_user(text)
 
 
 def shipped_bridge(chain: str, name: str, central: str, ca_file: Path, password: str) -> str:
@@ -39,10 +37,3 @@ def shipped_bridge(chain: str, name: str, central: str, ca_file: Path, password:
     text = text.replace("/etc/churn/pki/", f"{ca_file.parent}/")
     return text.replace("remote_password CHANGE_ME", f"remote_password {password}")
 
-
-def write_config(pki: Path, accounts: Path, data: Path, tls_port: int, plain_port: int, extra: str = "") -> Path:
-    """The broker's configuration file in `data`; `extra` (e.g. a bridge) is appended."""
-    data.mkdir(parents=True, exist_ok=True)
-    path = data / "mosquitto.conf"
-    path.write_text(shipped_config(pki, accounts, data, tls_port, plain_port) + ("\n" + extra if extra else ""))
-    return path

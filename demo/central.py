@@ -8,11 +8,13 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server.federation.deployment import free_port
+from server.federation.superlink import FleetGatewayProcess, SuperLinkProcess
+from server.mosquitto import Mosquitto
+from server.processes import free_port, port_open
 
-from .broker import MOSQUITTO, write_config
+from .broker import shipped_config
 from .chain import CHAIN
-from .processes import VENV_BIN, ProcessGroup, port_open, run_command, wait_for
+from .processes import VENV_BIN, DemoError, ProcessGroup, run_command, wait_for
 
 FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0"}
 
@@ -103,33 +105,31 @@ class Central:
     def start_broker(self) -> None:
         if not self.private_broker:
             return
-        config = write_config(self.pki, self.accounts, self.root / "broker", self.tls_port, self.plain_port)
-        self.group.start("mosquitto", [MOSQUITTO, "-c", str(config)])
-        wait_for(lambda: port_open(self.plain_port) and port_open(self.tls_port), 30, "the broker listening",
-                 self.group)
+        data = self.root / "broker"
+        broker = Mosquitto(data, port=self.plain_port, also_wait_for=[self.tls_port],
+                           config_text=shipped_config(self.pki, self.accounts, data, self.tls_port, self.plain_port))
+        self._start("mosquitto", broker, broker.log_path, "the broker")
+
+    def _start(self, name: str, service: Mosquitto | SuperLinkProcess | FleetGatewayProcess, log: Path,
+               what: str) -> None:
+        """Start with the product's own starter, then hand the process to the group that stops everything."""
+        try:
+            service.start(60)
+        except (TimeoutError, RuntimeError) as exc:
+            raise DemoError(f"{what} did not start ({exc}); its log is {log}") from None
+        assert service.process is not None
+        self.group.adopt(name, service.process, log)
 
     def start_superlink(self, store_keys: list[Path]) -> None:
-        home = self.root / "flwr"
-        self.group.start("superlink", [
-            str(VENV_BIN / "flower-superlink"), "--host", "127.0.0.1", "--port", str(self.superlink_port),
-            "--database", str(self.root / "superlink.db"),
-            "--ssl-ca-certfile", str(self.pki / "ca.crt"), "--ssl-certfile", str(self.pki / "superlink.crt"),
-            "--ssl-keyfile", str(self.pki / "superlink.key"), "--enable-supernode-auth",
-            "--disable-runtime-dependency-installation"], env={**FLOWER_ENV, "FLWR_HOME": str(home / "superlink")})
-        wait_for(lambda: port_open(self.superlink_port), 60, "the SuperLink listening", self.group)
-        self.group.start("fleet-gateway", [
-            str(VENV_BIN / "churn-server"), "fleet-gateway", "--superlink", self.superlink_address,
-            "--host", "127.0.0.1", "--port", str(self.fleet_port), "--ssl-certfile", str(self.pki / "superlink.crt"),
-            "--ssl-keyfile", str(self.pki / "superlink.key"), "--ca-file", str(self.pki / "ca.crt")])
-        wait_for(lambda: port_open(self.fleet_port), 60, "the fleet gateway listening", self.group)
-        cli_home = home / "cli"
-        cli_home.mkdir(parents=True, exist_ok=True)
-        (cli_home / "config.toml").write_text(
-            f'[superlink]\ndefault = "churn"\n\n[superlink.churn]\naddress = "{self.superlink_address}"\n'
-            f'root-certificates = "{self.pki / "ca.crt"}"\n')
+        superlink = SuperLinkProcess(self.root / "superlink", self.pki, self.superlink_port,
+                                     log_path=self.log("superlink"))
+        self._start("superlink", superlink, self.log("superlink"), "the SuperLink")
+        gateway = FleetGatewayProcess(self.root / "fleet-gateway", self.pki, self.superlink_address, self.fleet_port,
+                                      log_path=self.log("fleet-gateway"))
+        self._start("fleet-gateway", gateway, self.log("fleet-gateway"), "the fleet gateway")
         for key in store_keys:
-            run_command([str(VENV_BIN / "flwr"), "supernode", "register", str(key), "churn"], self.log("superlink-cli"),
-                        env={**FLOWER_ENV, "FLWR_HOME": str(cli_home)}, timeout=120)
+            run_command(superlink.register_command(key), self.log("superlink-cli"), env=superlink.cli_env(),
+                        timeout=120)
 
     def start_aggregator(self) -> None:
         argv = [str(VENV_BIN / "churn-server"), "aggregator", "--mqtt", self.service_url("aggregator"),

@@ -3,54 +3,29 @@
 Each process runs in its own session (so a stop reaches whatever it spawned:
 a daemon's camera and SuperNode children, a SuperNode's ClientApps), writes
 to its own log file, and is registered before anything else can fail. `stop_all`
-sends SIGTERM to each group, waits, then SIGKILLs what is left; it runs on a
-normal exit, on an error and on Ctrl-C.
+sends SIGTERM to each group, waits, then SIGKILLs what is left, and does the same
+to what a process started outside its group (the SuperLink's SuperExec); it runs
+on a normal exit, on an error and on Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VENV_BIN = Path(sys.executable).parent
+from server.processes import VENV_BIN, end_tree
+
+__all__ = ["VENV_BIN", "DemoError", "ProcessGroup", "Service", "run_command", "wait_for"]
 
 
 class DemoError(Exception):
     """A step of the demo failed; the message says which and where its log is."""
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def stop_group(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
-    """SIGTERM to the process's group, then SIGKILL to whatever is left of it after `grace`."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # also children that outlived their parent
-    except ProcessLookupError:
-        pass
-    if process.poll() is None:
-        process.wait(timeout=10)
 
 
 @dataclass
@@ -81,6 +56,10 @@ class ProcessGroup:
         with open(log, "ab") as output:
             process = subprocess.Popen(list(argv), stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
                                        env={**os.environ, **self.env, **(env or {})})
+        return self.adopt(name, process, log)
+
+    def adopt(self, name: str, process: subprocess.Popen[bytes], log: Path) -> Service:
+        """A process started elsewhere (in its own session) that this group stops with the others."""
         service = Service(name, process, log)
         self.services.append(service)
         return service
@@ -93,11 +72,22 @@ class ProcessGroup:
                                 f"({service.log}) ends with:\n{service.tail()}")
 
     def stop_all(self, keep: Callable[[Service], bool] = lambda _s: False) -> None:
-        """Stop in reverse start order (daemons before the broker they say goodbye to)."""
+        """Stop in reverse start order (daemons before the broker they say goodbye to). A stop that fails or
+        is interrupted (a second Ctrl-C, a test's timeout) SIGKILLs that service and goes on with the others;
+        the first such error is raised once every one has been stopped."""
+        first_error: BaseException | None = None
         for service in reversed(self.services):
-            if not keep(service):
-                stop_group(service.process)
+            if keep(service):
+                continue
+            try:
+                end_tree(service.process)
+            except BaseException as exc:  # noqa: BLE001 (nothing may stay running: raised after the others)
+                first_error = first_error or exc
+                with contextlib.suppress(Exception):
+                    end_tree(service.process, signal.SIGKILL, grace=5.0)
         self.services = [s for s in self.services if keep(s)]
+        if first_error is not None:
+            raise first_error
 
 
 def wait_for(check: Callable[[], object], seconds: float, what: str, group: ProcessGroup | None = None,

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.daemon.health import read_health
-from server.federation.deployment import free_port
+from server.processes import free_port
 
 from .central import FLOWER_ENV, Central
 from .chain import CHAIN, StoreFiles, counting_line
 from .processes import VENV_BIN, ProcessGroup, run_command
 
-PROFILE = Path(__file__).resolve().parent.parent / "firmware_configs" / "profiles" / "x86-minipc.toml"
+PROFILE = "x86-minipc"  # a profile shipped with the agent
 
 
 @dataclass

@@ -5,9 +5,11 @@ message that says which key and what to do, rather than run for a month on a
 default nobody chose. So unknown keys are errors, paths are checked, and
 secrets come from files or the environment, never from the file itself.
 
-The file may name a device profile (`profile = ".../rpi4.toml"`): its
-`[camera]`, `[training]` and `[daemon]` tables are the defaults, the file's own
-tables override them.
+The file may name a device profile: its `[camera]`, `[training]` and
+`[daemon]` tables are the defaults, the file's own tables override them. A
+bare name (`profile = "rpi4"`) is one of the profiles installed with the agent
+(edge_agent/profiles), so the shipped example works wherever the package is
+installed; a path (`profile = "/etc/churn/my-box.toml"`) is a profile of one's own.
 """
 
 from __future__ import annotations
@@ -202,12 +204,32 @@ class EdgeConfig(_Section):
 
 
 PROFILE_TABLES = ("camera", "training", "daemon")
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"  # shipped as package data
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def shipped_profiles() -> list[str]:
+    """The names `profile = "NAME"` accepts."""
+    return sorted(path.stem for path in PROFILES_DIR.glob("*.toml"))
+
+
+def profile_path(value: str, base: Path) -> Path:
+    """A shipped profile by name, or a file by path (relative to the configuration's folder)."""
+    if PROFILE_NAME.match(value):
+        if value not in shipped_profiles():
+            near = difflib.get_close_matches(value, shipped_profiles(), n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"shipped: {', '.join(shipped_profiles())}"
+            raise ConfigError(f"profile: no shipped profile named {value!r} ({hint}; or give a path to a .toml file)")
+        return PROFILES_DIR / f"{value}.toml"
+    return (base / value).resolve()
 
 
 def _merge_profile(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     if "profile" not in raw:
         return raw
-    path = (base / raw["profile"]).resolve()
+    if not isinstance(raw["profile"], str):
+        raise ConfigError("profile: a shipped profile's name (rpi4) or a path to a .toml file")
+    path = profile_path(raw["profile"], base)
     try:
         profile = tomllib.loads(path.read_text())
     except OSError as exc:

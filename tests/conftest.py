@@ -1,16 +1,18 @@
-"""Shared fixtures: a fresh store database and a way to run the real console scripts."""
+"""Shared fixtures: a fresh store database, a way to run the real console scripts, and the end of the
+session's private services."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-VENV_BIN = Path(sys.executable).parent
+from server.processes import VENV_BIN
+from tests.postgres import stop_session_postgres
 
 
 def run_cli(*args: str, check: bool = False, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -28,6 +30,14 @@ def run_json(*args: str, timeout: float = 120) -> object:
     """Run a command with --json and return its parsed stdout."""
     result = run_cli(*args, "--json", check=True, timeout=timeout)
     return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_postgres_stops_with_the_session() -> Iterator[None]:
+    """The session's private PostgreSQL (tests/postgres.py), started by the first test that needs a database,
+    is stopped when the session ends: no server left running."""
+    yield
+    stop_session_postgres()
 
 
 @pytest.fixture

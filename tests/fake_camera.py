@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 
 from edge_agent.footfall.synthetic import Scene
-from server.federation.deployment import free_port
 
 
 class FakeCamera:
@@ -72,5 +71,3 @@ class FakeCamera:
             self.server.server_close()
             self.server = None
 
-
-__all__ = ["FakeCamera", "free_port"]

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from demo.broker import write_config
+from demo.broker import shipped_config
 from server.broker_accounts import add_store, init_services
+from server.mosquitto import Mosquitto
 from server.pki import client_certificate, create_ca, server_certificate
-from tests.services import Mosquitto, free_port
+from server.processes import free_port
 
 
 @dataclass
@@ -50,7 +51,6 @@ def start_secure_broker(root: Path, chain: str, stores: list[str], extra: str = 
         client_certificate(pki, store)
     data.mkdir(parents=True, exist_ok=True)
     tls_port, plain_port = free_port(), free_port()
-    broker = Mosquitto(data, port=plain_port)
-    broker.config = lambda: write_config(pki, accounts, data, tls_port, plain_port, extra)  # type: ignore[method-assign]
-    broker.start()
+    config = shipped_config(pki, accounts, data, tls_port, plain_port) + ("\n" + extra if extra else "")
+    broker = Mosquitto(data, port=plain_port, config_text=config, also_wait_for=[tls_port]).start()
     return SecureBroker(broker, pki, accounts, tls_port, plain_port)

@@ -2,9 +2,11 @@
 
 Each runs as a child process on an ephemeral loopback port with its own
 configuration, so tests never touch the machine's shared broker and can kill
-(SIGKILL) and restart what they started. The central side's tests add the
-aggregator process, a plain MQTT client standing in for a store box, and a
-fresh database per test on the machine's PostgreSQL server.
+(SIGKILL) and restart what they started. The broker and the SuperLink are the
+product's own starters (server.mosquitto, server.federation.superlink), as the
+demo and the benchmarks use them. The central side's tests add the aggregator
+process and a plain MQTT client standing in for a store box; PostgreSQL is in
+tests/postgres.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,184 +28,42 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from models.contracts import BrokerAddress, ack_topic, store_topic
-from server.federation.deployment import free_port, wait_for_port
+from server.federation.superlink import FleetGatewayProcess, SuperLinkProcess, flower_env
+from server.mosquitto import Mosquitto
+from server.processes import VENV_BIN, free_port, kill_group
+from tests.mqtt_helpers import subscribe_and_wait
 
-MOSQUITTO = "/usr/sbin/mosquitto"
-VENV_BIN = Path(sys.executable).parent
-
-
-def kill_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    """Signal a process started with start_new_session=True and everything it spawned."""
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+__all__ = ["VENV_BIN", "Mosquitto", "SuperLink", "SuperNode", "flower_env", "federation_site", "AggregatorProcess",
+           "StoreClient", "churn_alert"]
 
 
 @dataclass
-class Mosquitto:
-    """A private broker. `extra` is appended to the generated configuration."""
+class SuperLink(SuperLinkProcess):
+    """flower-superlink as shipped (loopback only, TLS, SuperNode authentication, a database so restarts keep
+    nodes); the stores reach its Fleet API through `gateway`, as they do for real."""
 
-    folder: Path
-    extra: str = ""
-    port: int = field(default_factory=free_port)
-    persistence: bool = True
-    process: subprocess.Popen[bytes] | None = None
+    gateway: FleetGatewayProcess | None = None
 
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def config(self) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            f"persistence {'true' if self.persistence else 'false'}",
-            f"persistence_location {self.folder}/",
-            # As shipped: Mosquitto's default (1000) drops QoS 1 messages queued for a slow aggregator,
-            # which the stores would then only resend after `resend_after`.
-            "max_queued_messages 100000",
-            f"log_dest file {self.folder / 'mosquitto.log'}",
-            "log_type all",
-        ]
-        if "allow_anonymous" not in self.extra and "password_file" not in self.extra:
-            lines.append("allow_anonymous true")
-        if os.geteuid() == 0 and "user " not in self.extra:
-            # Started as root, Mosquitto drops to its own user, which cannot write the test's folder:
-            # no log, and worse, no persistence file to survive a restart with.
-            lines.append("user root")
-        path = self.folder / "mosquitto.conf"
-        path.write_text("\n".join(lines) + "\n" + self.extra + "\n")
-        return path
-
-    def start(self) -> Mosquitto:
-        self.process = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.config())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_for_port(self.port)
-        return self
-
-    def kill(self) -> None:
-        if self.process is not None:
-            kill_tree(self.process)
-            self.process = None
-
-    def stop(self) -> None:
-        """A clean stop: Mosquitto writes its persistence file on the way out."""
-        if self.process is not None:
-            kill_tree(self.process, signal.SIGTERM)
-            self.process = None
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-
-def flower_env(flwr_home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0",
-                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"})
-    return env
-
-
-@dataclass
-class SuperLink:
-    """flower-superlink as shipped: loopback only (its Control API with it), TLS, SuperNode authentication and a
-    database (so restarts keep nodes); the stores reach its Fleet API through `gateway`, as they do for real."""
-
-    folder: Path
-    pki: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    gateway: FleetGateway | None = None
-
-    def start(self) -> SuperLink:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        log = open(self.folder / "superlink.log", "ab")
+    def start(self, seconds: float = 60.0) -> SuperLink:
+        assert self.pki is not None
         if self.gateway is None:
-            self.gateway = FleetGateway(self.folder / "gateway", self.pki, self.address)
+            self.gateway = FleetGatewayProcess(self.folder / "gateway", self.pki, self.address)
         if self.gateway.process is None:
             self.gateway.start()  # on the same port as before a kill: the stores keep their address
-        self.process = subprocess.Popen(
-            [str(VENV_BIN / "flower-superlink"), "--host", "127.0.0.1", "--port", str(self.port),
-             "--database", str(self.folder / "state.db"),
-             "--ssl-ca-certfile", str(self.pki / "ca.crt"), "--ssl-certfile", str(self.pki / "superlink.crt"),
-             "--ssl-keyfile", str(self.pki / "superlink.key"), "--enable-supernode-auth",
-             "--disable-runtime-dependency-installation"],
-            stdout=log, stderr=subprocess.STDOUT, env=flower_env(self.folder / "home"), start_new_session=True,
-        )
-        wait_for_port(self.port, 60)
+        super().start(seconds)
         return self
 
     def kill(self) -> None:
         """The central server crashes: the SuperLink and the gateway with it."""
-        if self.process is not None:
-            kill_tree(self.process)
-            self.process = None
+        super().kill()
         if self.gateway is not None:
             self.gateway.kill()
-
-    @property
-    def address(self) -> str:
-        """The Control API (and everything else): on the central server's loopback."""
-        return f"127.0.0.1:{self.port}"
 
     @property
     def fleet_address(self) -> str:
         """What the stores are given: the fleet gateway."""
         assert self.gateway is not None
         return self.gateway.address
-
-    def cli_home(self) -> Path:
-        """A FLWR_HOME whose default connection is this SuperLink (for `flwr supernode register`)."""
-        home = self.folder / "cli-home"
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "config.toml").write_text(
-            f'[superlink]\ndefault = "churn"\n\n[superlink.churn]\naddress = "{self.address}"\n'
-            f'root-certificates = "{self.pki / "ca.crt"}"\n'
-        )
-        return home
-
-    def register(self, public_key: Path) -> None:
-        subprocess.run([str(VENV_BIN / "flwr"), "supernode", "register", str(public_key), "churn"],
-                       env=flower_env(self.cli_home()), check=True, capture_output=True, timeout=60)
-
-
-@dataclass
-class FleetGateway:
-    """`churn-server fleet-gateway`: the stores' only door to the SuperLink (its Fleet API)."""
-
-    folder: Path
-    pki: Path
-    superlink: str
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> FleetGateway:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "gateway.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [str(VENV_BIN / "churn-server"), "fleet-gateway", "--superlink", self.superlink, "--host", "127.0.0.1",
-                 "--port", str(self.port), "--ssl-certfile", str(self.pki / "superlink.crt"),
-                 "--ssl-keyfile", str(self.pki / "superlink.key"), "--ca-file", str(self.pki / "ca.crt")],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_port(self.port, 30)
-        return self
-
-    def kill(self) -> None:
-        if self.process is not None:
-            kill_tree(self.process)
-            self.process = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
 
 @dataclass
@@ -231,7 +90,7 @@ class SuperNode:
 
     def kill(self) -> None:
         if self.process is not None:
-            kill_tree(self.process)
+            kill_group(self.process)
             self.process = None
 
 
@@ -258,43 +117,6 @@ def federation_site(root: Path, store_dbs: list[Path], env: dict[str, dict[str, 
         for node in nodes.values():
             node.kill()
         superlink.kill()
-
-
-# --- PostgreSQL (the central database for large chains) ---
-
-POSTGRES_PORT = 5432
-POSTGRES_ADMIN_URL = f"postgresql://postgres@127.0.0.1:{POSTGRES_PORT}/postgres"
-
-
-def ensure_postgres() -> None:
-    """Start the local PostgreSQL cluster if it is down; fail loudly if it cannot be reached."""
-    try:
-        wait_for_port(POSTGRES_PORT, 0.5)
-        return
-    except TimeoutError:
-        pass
-    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
-    if not versions:
-        raise RuntimeError("PostgreSQL is not installed (/etc/postgresql is missing) and nothing listens on 5432")
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
-                   check=True, capture_output=True, timeout=60)
-    wait_for_port(POSTGRES_PORT, 30)
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty database on the local PostgreSQL server, dropped afterwards; yields its URL."""
-    import psycopg
-
-    ensure_postgres()
-    name = f"churn_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{POSTGRES_PORT}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- the central aggregator, as operators run it ---
@@ -343,7 +165,7 @@ class AggregatorProcess:
 
     def kill(self) -> None:
         if self.process is not None:
-            kill_tree(self.process)
+            kill_group(self.process)
             self.process = None
 
     def stop(self) -> int:
@@ -388,9 +210,7 @@ class StoreClient:
             self.client.username_pw_set(address.username, address.password)
         self.client.connect(address.host, address.port, keepalive=30)
         self.client.loop_start()
-        subscribed = self.client.subscribe(ack_topic(chain, store_id), qos=1)
-        assert subscribed[0] == mqtt.MQTT_ERR_SUCCESS
-        time.sleep(0.2)  # let the SUBACK arrive before anything is published
+        subscribe_and_wait(self.client, [ack_topic(chain, store_id)])  # before anything is published
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         with self._lock:

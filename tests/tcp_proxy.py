@@ -16,7 +16,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-from tests.services import free_port
+from server.processes import free_port
 
 
 @dataclass

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+import edge_agent
 from edge_agent.config import ConfigError, EdgeConfig, load_config
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-PROFILES = sorted((ROOT / "firmware_configs" / "profiles").glob("*.toml"))
+PROFILES = sorted((ROOT / "edge_agent" / "profiles").glob("*.toml"))
 MINIMAL = """
 profile = "{profile}"
 [store]
@@ -38,14 +40,50 @@ def test_three_device_classes_are_shipped() -> None:
     assert {p.stem for p in PROFILES} >= {"rpi4", "jetson-orin-nano", "x86-minipc"}
 
 
-def test_the_shipped_example_is_valid_once_its_files_exist(tmp_path: Path) -> None:
-    text = (ROOT / "firmware_configs" / "edge-agent.example.toml").read_text()
+EXAMPLE = ROOT / "firmware_configs" / "edge-agent.example.toml"
+
+
+def example_with_its_files(tmp_path: Path) -> Path:
+    """The shipped example as installed: its credential files exist (here in tmp_path), the rest unchanged."""
     for name in ("ca.crt", "store-paris-01.mqtt-password", "store-paris-01.crt", "store-paris-01.key",
                  "release-signing.key.pub", "supernode-paris-01"):
         (tmp_path / name).write_text("x")
-    text = text.replace("/opt/churn", str(ROOT)).replace("/etc/churn", str(tmp_path))
+    text = EXAMPLE.read_text().replace("/etc/churn", str(tmp_path))
     text = text.replace("/var/lib/churn", str(tmp_path / "data")).replace("/var/log/churn", str(tmp_path / "log"))
-    config = load_config(write(tmp_path, text))
+    return write(tmp_path, text)
+
+
+def test_the_shipped_example_passes_check_config_with_its_profile_from_the_installed_agent(tmp_path: Path) -> None:
+    result = run_cli("edge-agent", "check-config", str(example_with_its_files(tmp_path)), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    profile = Path(summary["profile"])
+    assert profile.name == "rpi4.toml" and profile.parent == Path(edge_agent.__file__).resolve().parent / "profiles"
+    assert summary["store_id"] == "paris-01" and summary["cameras"] == ["entrance"] and summary["federation"]
+
+
+def test_the_shipped_example_as_is_fails_only_on_a_missing_credential_file() -> None:
+    """Checked in a checkout, before any key is issued: its profile resolves, its /etc/churn files are missing."""
+    result = run_cli("edge-agent", "check-config", str(EXAMPLE))
+    assert "profile" not in result.stderr
+    assert result.returncode == 0 or (result.stderr.count("\n") == 1 and "/etc/churn/" in result.stderr), result.stderr
+
+
+def test_an_unknown_profile_name_is_an_error_naming_the_shipped_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no shipped profile named 'rpi5' \(did you mean 'rpi4'\?"):
+        load_config(write(tmp_path, MINIMAL.format(profile="rpi5", data=tmp_path / "data")))
+    with pytest.raises(ConfigError, match=r"no shipped profile named 'laptop' \(shipped: jetson-orin-nano, rpi4, x86-minipc"):
+        load_config(write(tmp_path, MINIMAL.format(profile="laptop", data=tmp_path / "data")))
+
+
+def test_a_profile_given_by_a_relative_path_is_read_from_the_configurations_folder(tmp_path: Path) -> None:
+    (tmp_path / "my-box.toml").write_text("[training]\nthreads = 3\n")
+    config = load_config(write(tmp_path, MINIMAL.format(profile="my-box.toml", data=tmp_path / "data")))
+    assert config.training.threads == 3 and config.profile == tmp_path / "my-box.toml"
+
+
+def test_the_shipped_example_is_valid_once_its_files_exist(tmp_path: Path) -> None:
+    config = load_config(example_with_its_files(tmp_path))
     assert config.federation.enabled and config.mqtt is not None
     assert [c.name for c in config.cameras] == ["entrance"]
     [(source, settings)] = config.camera_settings()

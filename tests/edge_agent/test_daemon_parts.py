@@ -18,6 +18,7 @@ from edge_agent.daemon.children import SupervisedChild
 from edge_agent.daemon.dropbox import Dropbox
 from edge_agent.daemon.schedule import next_daily, next_run
 from edge_agent.store_db import open_store_db
+from tests.polling import wait_until
 
 PARIS = ZoneInfo("Europe/Paris")
 HEADER = "customer_id,timestamp,amount,transaction_id\n"
@@ -87,23 +88,27 @@ def test_a_dying_child_is_restarted_with_backoff_and_a_finished_one_is_not(tmp_p
     finishing = SupervisedChild("finishing", [sys.executable, "-c", "pass"], stop, finite=True)
     dying.start()
     finishing.start()
-    time.sleep(1.5)
-    stop.set()
-    dying.join(5)
-    finishing.join(5)
-    assert len(counter.read_text()) >= 3 and dying.status.restarts >= 2 and dying.status.last_exit == 3
+    try:
+        wait_until(lambda: dying.status.restarts >= 3 and finishing.status.state == "finished", 30,
+                   "three restarts of the dying child, the finishing one finished")
+    finally:
+        stop.set()
+        dying.join(5)
+        finishing.join(5)
+    assert len(counter.read_text()) >= 3 and dying.status.last_exit == 3 and dying.status.state == "stopped"
     assert finishing.status.state == "finished" and finishing.status.restarts == 0
 
 
 def test_stopping_sends_sigterm_to_the_childs_group(tmp_path: Path) -> None:
     stop = threading.Event()
-    marker = tmp_path / "terminated"
+    marker, ready = tmp_path / "terminated", tmp_path / "ready"
     script = ("import signal,sys,time,pathlib\n"
               f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r}).write_text('bye'), sys.exit(0)))\n"
+              f"pathlib.Path({str(ready)!r}).write_text('listening')\n"
               "time.sleep(60)\n")
     child = SupervisedChild("sleeper", [sys.executable, "-c", script], stop)
     child.start()
-    time.sleep(1.0)
+    wait_until(ready.exists, 30, "the child's SIGTERM handler installed")
     stop.set()
     child.join(10)
     assert marker.read_text() == "bye" and child.status.state == "stopped"

@@ -14,7 +14,7 @@ from edge_agent.footfall.synthetic import Scene, simple_scene
 from edge_agent.store_db import open_store_db
 from tests.conftest import run_cli, run_json
 
-PROFILE = Path(__file__).resolve().parents[2] / "firmware_configs" / "profiles" / "rpi4.toml"
+PROFILE = Path(__file__).resolve().parents[2] / "edge_agent" / "profiles" / "rpi4.toml"
 
 
 @pytest.fixture(scope="module")

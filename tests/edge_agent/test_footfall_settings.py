@@ -9,7 +9,7 @@ import pytest
 from edge_agent.footfall.command import resolve_settings
 from edge_agent.footfall.settings import CameraSettings, CameraSettingsError, load_camera_settings, parse_line
 
-PROFILES = sorted((Path(__file__).resolve().parents[2] / "firmware_configs" / "profiles").glob("*.toml"))
+PROFILES = sorted((Path(__file__).resolve().parents[2] / "edge_agent" / "profiles").glob("*.toml"))
 
 
 def test_the_three_device_profiles_exist() -> None:

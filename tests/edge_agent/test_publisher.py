@@ -7,8 +7,9 @@ import queue
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -21,10 +22,12 @@ from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
 from models.contracts import BrokerAddress
 from models.payloads import ack, check_alert_message
+from server.processes import free_port
 from tests.conftest import run_cli, run_json
 from tests.edge_agent.test_alert_outbox import customer
+from tests.mqtt_helpers import subscribe_and_wait
 from tests.secure_broker import SecureBroker, start_secure_broker
-from tests.services import Mosquitto, free_port
+from tests.services import Mosquitto
 
 
 def fill_outbox(db: Path, count: int, store_id: str = "s1") -> None:
@@ -47,9 +50,7 @@ class Listener:
             self.client.username_pw_set(address.username, address.password)
         self.client.connect(address.host, address.port)
         self.client.loop_start()
-        for topic in topics:
-            self.client.subscribe(topic, qos=1)
-        time.sleep(0.3)
+        subscribe_and_wait(self.client, topics)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         self.received.put((message.topic, bytes(message.payload), bool(message.retain)))
@@ -59,6 +60,7 @@ class Listener:
             self.client.publish(ack_topic, ack([document["alert_id"]], None, "2025-10-01T00:00:00Z"), qos=1)
 
     def drain(self, seconds: float = 1.0) -> list[tuple[str, bytes, bool]]:
+        """Everything that arrives within `seconds` (for a test that must see what keeps coming)."""
         items, deadline = [], time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
@@ -66,6 +68,28 @@ class Listener:
             except queue.Empty:
                 pass
         return items
+
+    def take(self, count: int, seconds: float = 10.0) -> list[tuple[str, bytes, bool]]:
+        """The next `count` messages, as soon as they are here; TimeoutError if they are not within `seconds`."""
+        items, deadline = [], time.monotonic() + seconds
+        while len(items) < count:
+            try:
+                items.append(self.received.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise TimeoutError(f"{len(items)} of {count} messages in {seconds} s") from None
+        return items
+
+    def until(self, wanted: Callable[[dict[str, Any]], bool], seconds: float = 10.0) -> dict[str, Any]:
+        """The first JSON message `wanted` accepts (earlier ones are dropped); TimeoutError after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                _topic, payload, _retained = self.received.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"no wanted message in {seconds} s") from None
+            document = json.loads(payload)
+            if wanted(document):
+                return document  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.client.disconnect()
@@ -85,7 +109,7 @@ def test_publish_in_seq_order_and_forget_only_what_the_aggregator_acknowledged(s
     try:
         result = run_json("edge-agent", "publish", "--db", str(store_path), "--mqtt", broker.url, "--wait", "5")
         assert (result["published"], result["acked"], result["remaining"]) == (5, 5, 0)
-        seqs = [json.loads(payload)["seq"] for _, payload, _ in listener.drain(0.5)]
+        seqs = [json.loads(payload)["seq"] for _, payload, _ in listener.take(5)]
         assert seqs == [1, 2, 3, 4, 5]
     finally:
         listener.close()
@@ -106,8 +130,8 @@ def test_unacknowledged_alerts_stay_and_are_resent_with_the_same_ids(store_path:
                 publisher.close()
             assert (result.published, result.remaining) == (3, 0)
             assert Outbox(store).stats().acked == 3
-        ids = sorted(json.loads(p)["alert_id"] for _, p, _ in listener.drain(0.5))
-        assert len(ids) == 3
+        ids = {json.loads(p)["alert_id"] for _, p, _ in listener.take(3)}
+        assert len(ids) == 3, "three different alerts"
     finally:
         listener.close()
 
@@ -125,7 +149,7 @@ def test_status_is_retained_and_the_last_will_says_offline(store_path: Path, bro
     fill_outbox(store_path, 1)
     run_json("edge-agent", "publish", "--db", str(store_path), "--mqtt", broker.url, "--wait", "0.2")
     watcher = Listener(broker.url, ["retail/v1/demo/s1/status"])
-    [(_, payload, retained)] = watcher.drain(0.5)
+    [(_, payload, retained)] = watcher.take(1)  # the retained status, delivered on subscription
     watcher.close()
     assert retained and json.loads(payload)["state"] == "offline" and json.loads(payload)["reason"] == "drained"
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -140,7 +164,7 @@ def test_status_is_retained_and_the_last_will_says_offline(store_path: Path, bro
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "connected"
         watcher = Listener(broker.url, ["retail/v1/demo/s1/status"])
-        assert json.loads(watcher.drain(0.5)[-1][1])["state"] == "online"
+        watcher.until(lambda status: status["state"] == "online")
         holder.kill()  # SIGKILL: no goodbye
         holder.wait()
         deadline = time.monotonic() + 60  # the broker notices after the keepalive (30 s x 1.5)
@@ -203,13 +227,14 @@ def test_a_store_cannot_read_others_acks_or_publish_a_model(secure: SecureBroker
     snoop, owner = _secure_client(secure, "s1", snoop_events), _secure_client(secure, "s2", owner_events)
     aggregator = Listener(secure.plain_url("aggregator", secure.accounts / "aggregator.mqtt-password"), [])
     try:
-        snoop.subscribe("retail/v1/demo/s2/ack", qos=1)
-        owner.subscribe("retail/v1/demo/s2/ack", qos=1)
-        time.sleep(0.5)
+        subscribe_and_wait(snoop, ["retail/v1/demo/s2/ack", "retail/v1/demo/s1/ack"])
+        subscribe_and_wait(owner, ["retail/v1/demo/s2/ack"])
         aggregator.client.publish("retail/v1/demo/s2/ack", ack(["a1"], 1, "2025-10-01T00:00:00Z"), qos=1)
+        # then one for s1 itself: once it has arrived, s2's ack (published first) would have too
+        aggregator.client.publish("retail/v1/demo/s1/ack", ack(["b1"], 1, "2025-10-01T00:00:00Z"), qos=1)
         assert owner_events.get(timeout=10) == ("message", "retail/v1/demo/s2/ack")
-        time.sleep(0.5)
-        assert snoop_events.empty(), "store s1 received store s2's ack"
+        assert snoop_events.get(timeout=10) == ("message", "retail/v1/demo/s1/ack"), "store s1 received store s2's ack"
+        assert snoop_events.empty()
         snoop.publish("retail/v1/demo/model/current", b"{}", qos=1, retain=True)
         kind, code = snoop_events.get(timeout=10)
         assert kind == "puback" and str(code) == "Not authorized"

@@ -33,11 +33,12 @@ def test_wal_and_foreign_keys_are_on(store_path: Path) -> None:
     with open_store_db(store_path) as store:
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        with pytest.raises(sqlite3.IntegrityError):
-            store.conn.execute(
-                "INSERT INTO transactions(transaction_id, customer_key, ts, has_time, amount)"
-                " VALUES ('t1', 999, 0, 0, 1.0)"
-            )
+        store.conn.execute("INSERT INTO customers(customer_key, customer_id) VALUES (1, 'C1')")
+        insert = "INSERT INTO transactions(transaction_id, customer_key, ts, has_time, amount, run_id) VALUES (?, ?, 0, 0, 1.0, 1)"
+        store.conn.execute(insert, ("t1", 1))  # a complete row of a known customer is stored...
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
+            store.conn.execute(insert, ("t2", 999))  # ...the same row of an unknown one is refused
+        assert [r[0] for r in store.conn.execute("SELECT transaction_id FROM transactions")] == ["t1"]
 
 
 def test_reopening_with_another_store_id_is_refused(store_path: Path) -> None:

@@ -3,13 +3,14 @@ a real broker and a real aggregator; SIGKILL and restart; a camera that vanishes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import sqlite3
-import tempfile
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from models.release import build_release, generate_signing_key, load_private_key
 from server.central import open_central_db, tables
 from server.central.reads import list_alerts
 from server.mqtt_client import BrokerSettings, publish_retained
+from server.processes import free_port
 from server.simulate import ChainSpec, simulate_chain
 from tests.conftest import run_cli
-from tests.fake_camera import FakeCamera, free_port
+from tests.fake_camera import FakeCamera
+from tests.polling import wait_until
 from tests.services import VENV_BIN, AggregatorProcess, Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -51,12 +54,25 @@ class Site:
 
 
 def split_csv(source: Path, folder: Path, share: float) -> list[Path]:
+    """Two till exports: the first `share` of the history, then all of it again with the rest (as a till
+    re-exporting a period does): the second file takes several ingest batches, the first of them all duplicates."""
     lines = source.read_text().splitlines(keepends=True)
     cut = 1 + int((len(lines) - 1) * share)
     first, second = folder / "pos-part1.csv", folder / "pos-part2.csv"
     first.write_text("".join(lines[:cut]))
-    second.write_text(lines[0] + "".join(lines[cut:]))
+    second.write_text("".join(lines))
     return [first, second]
+
+
+def distinct_rows(parts: list[Path]) -> int:
+    return len({line for part in parts for line in part.read_text().splitlines()[1:]})
+
+
+def ingest_run(data: Path, name: str) -> tuple[int, str] | None:
+    """(rows committed so far, status) of the store's latest ingest run of file `name`, if there is one."""
+    with contextlib.closing(sqlite3.connect(f"file:{data / 'store.db'}?mode=ro", uri=True)) as store:
+        return store.execute("SELECT rows, status FROM ingest_runs WHERE source = ? ORDER BY run_id DESC LIMIT 1",
+                             (name,)).fetchone()  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +191,13 @@ reconnect_max_seconds = 2
 
 
 def store_alerts(data: Path) -> set[str]:
-    return {row[0] for row in sqlite3.connect(data / "store.db").execute("SELECT alert_id FROM alerts")}
+    with contextlib.closing(sqlite3.connect(data / "store.db")) as store:
+        return {row[0] for row in store.execute("SELECT alert_id FROM alerts")}
+
+
+def count_rows(data: Path) -> int:
+    with contextlib.closing(sqlite3.connect(data / "store.db")) as store:
+        return int(store.execute("SELECT count(*) FROM transactions").fetchone()[0])
 
 
 def central_alerts(site: Site) -> set[str]:
@@ -207,7 +229,7 @@ def test_the_daemon_delivers_alerts_and_a_sigkill_loses_and_duplicates_nothing(s
     config, data = write_config(tmp_path, site)
     daemon = Daemon(config, data).start()
     try:
-        daemon.wait(lambda h: (data / "run" / "http.port").exists() or True, 30)
+        daemon.wait(lambda h: "dropbox" in h["components"], 30, "the drop folder watched")
         (data / "dropbox").mkdir(parents=True, exist_ok=True)
         (data / "dropbox" / "pos-part1.csv").write_bytes(site.pos_parts[0].read_bytes())
         health = daemon.wait(lambda h: h.get("model_version") == site.release["version"]
@@ -235,17 +257,20 @@ def test_the_daemon_delivers_alerts_and_a_sigkill_loses_and_duplicates_nothing(s
                     "the forged release refused")
         assert daemon.health()["model_version"] == site.release["version"]
 
-        # Power cut in the middle of an ingest, then a restart.
+        # Power cut in the middle of an ingest: once the second file's first batch is committed, not its last.
         (data / "dropbox" / "pos-part2.csv").write_bytes(site.pos_parts[1].read_bytes())
-        time.sleep(0.8)
+        run = wait_until(lambda: (lambda r: r if r and r[0] > 0 else None)(ingest_run(data, "pos-part2.csv")), 60,
+                         "the second file's first batch committed", every=0.001)
         daemon.kill()
+        after = ingest_run(data, "pos-part2.csv")
+        assert after is not None and after[1] == "running", f"the kill landed mid-ingest ({run} rows, then {after})"
+        assert count_rows(data) < distinct_rows(site.pos_parts), "part of the second file was still to come"
         daemon.start()
-        daemon.wait(lambda h: (h.get("components", {}).get("dropbox", {}).get("files_done", 0) >= 1
-                               or (data / "dropbox" / "done" / "pos-part2.csv").exists()), 90, "the second file")
-        rows = sum(len(p.read_text().splitlines()) - 1 for p in site.pos_parts)
+        daemon.wait(lambda h: (data / "dropbox" / "done" / "pos-part2.csv").exists(), 90, "the second file")
+        rows = distinct_rows(site.pos_parts)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            stored = sqlite3.connect(data / "store.db").execute("SELECT count(*) FROM transactions").fetchone()[0]
+            stored = count_rows(data)
             if stored == rows and store_alerts(data) == central_alerts(site):
                 break
             time.sleep(0.5)

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from server.pki import supernode_key
+from server.processes import kill_group
 from tests.conftest import CHAIN_AS_OF
-from tests.services import VENV_BIN, SuperLink, SuperNode, federation_site, flower_env, kill_tree
+from tests.services import VENV_BIN, SuperLink, SuperNode, federation_site, flower_env
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,7 @@ def test_federation_survives_a_lost_store_and_a_killed_superlink(deployment: Dep
         output, _ = federate.communicate(timeout=420)
     finally:
         if federate.poll() is None:
-            kill_tree(federate)
+            kill_group(federate)
     assert federate.returncode == 0, output[-2000:]
     summary = json.loads(output[output.index("{"):])
     assert summary["resumed_from_round"] == 2

@@ -17,7 +17,7 @@ import pytest
 
 from server.central import open_central_db
 from server.pki import create_ca, server_certificate
-from tests.services import VENV_BIN, free_port, kill_tree, wait_for_port
+from server.processes import VENV_BIN, free_port, kill_group, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -87,5 +87,5 @@ def test_sigint_stops_a_command_started_with_sigint_ignored(
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
-            kill_tree(process)
+            kill_group(process)
             pytest.fail(f"{argv[0]} {argv[1]} ignored Ctrl-C")

@@ -15,7 +15,8 @@ from server.aggregator.acks import MAX_IDS_PER_ACK, AckBatcher
 from server.central import CentralDb, StoredAlerts, count_alerts, list_dead_letters, open_central_db
 from server.central import tables
 from server.mqtt_client import BrokerSettings
-from tests.services import churn_alert, postgres_database
+from tests.postgres import postgres_database
+from tests.services import churn_alert
 
 ALERTS = "retail/v1/acme/s1/alert/churn"
 

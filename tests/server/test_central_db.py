@@ -16,7 +16,8 @@ from server.central import (
 )
 from server.central import migrations, tables
 from server.central.sequence import Gap, plan_seqs
-from tests.services import churn_alert, postgres_database
+from tests.postgres import postgres_database
+from tests.services import churn_alert
 
 EVERY_TABLE = {"alerts", "alert_overflows", "dead_letters", "stores", "store_seq", "seq_gaps", "store_metrics",
                "footfall_hourly", "schema_migrations", "users", "user_stores", "console_sessions", "login_failures",

@@ -14,6 +14,7 @@ import pytest
 from flwr.app import Message
 
 from edge_agent.client_app import app as client_app
+from models.export import read_manifest
 from models.network import NormStats
 from models.schema import FEATURE_NAMES
 from models.store_data import load_store_data
@@ -152,15 +153,39 @@ def test_differential_privacy_reports_a_growing_budget(chain_dbs: list[Path], tm
     assert outcome.manifest["training"]["privacy"]["epsilon"] == budgets[-1]
 
 
-def test_personalisation_reports_per_store_and_keeps_models_local(chain_dbs: list[Path], tmp_path: Path) -> None:
-    grid = InProcessGrid(client_app, chain_dbs, node_config={"models-dir": str(tmp_path / "box")})
-    outcome = run_federation(grid, settings(tmp_path / "state", personalise=True, personalise_epochs=2))
-    assert set(outcome.personalisation) == {"store-01", "store-02", "store-03"}
-    for store, result in outcome.personalisation.items():
-        assert {"auc-global", "auc-personal", "helps"} <= set(result)
-        assert result["helps"] == float(result["auc-personal"] > result["auc-global"])
-    helped = [s for s, r in outcome.personalisation.items() if r["helps"]]
-    assert (tmp_path / "box" / "personal").exists() == bool(helped)
+def personalised(chain_dbs: list[Path], folder: Path, epochs: int, rounds: int = 2) -> dict[str, dict[str, float]]:
+    """A federation with personalisation; each store box keeps its models under folder/boxes/STORE."""
+    grid = InProcessGrid(client_app, chain_dbs)
+    for context in grid.contexts.values():
+        context.node_config["models-dir"] = str(folder / "boxes" / Path(str(context.node_config["store-db"])).stem)
+    outcome = run_federation(grid, settings(folder / "state", num_server_rounds=rounds, personalise=True,
+                                            personalise_epochs=epochs))
+    assert not list((folder / "state").rglob("personal*")), "a personal model never reaches the central side"
+    return outcome.personalisation
+
+
+def test_without_fine_tuning_the_personal_model_is_the_global_one_and_is_not_kept(chain_dbs: list[Path],
+                                                                                   tmp_path: Path) -> None:
+    reported = personalised(chain_dbs, tmp_path, epochs=0, rounds=1)
+    assert set(reported) == {"store-01", "store-02", "store-03"}
+    for store, result in reported.items():
+        assert 0.5 < result["auc-global"] <= 1 and result["auc-personal"] == result["auc-global"]
+        assert result["helps"] == 0.0 and result["num-examples"] > 0
+        assert not (tmp_path / "boxes" / store / "personal").exists()
+
+
+def test_a_box_keeps_its_personal_model_exactly_when_it_beats_the_global_one(chain_dbs: list[Path],
+                                                                             tmp_path: Path) -> None:
+    reported = personalised(chain_dbs, tmp_path, epochs=3)
+    assert set(reported) == {"store-01", "store-02", "store-03"}
+    for store, result in reported.items():
+        kept = tmp_path / "boxes" / store / "personal"
+        assert kept.exists() == (result["auc-personal"] > result["auc-global"]) == (result["helps"] == 1.0), result
+        if kept.exists():  # the model on the box is the one whose AUCs the server was told
+            manifest = read_manifest(kept)
+            assert manifest["version"] == f"personal-{store}" and manifest["training"]["mode"] == "personalised"
+            assert manifest["metrics"]["auc"] == pytest.approx(result["auc-personal"])
+            assert manifest["metrics"]["auc_global"] == pytest.approx(result["auc-global"])
 
 
 def test_bad_run_config_names_the_key() -> None:

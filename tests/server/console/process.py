@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.services import VENV_BIN, free_port, kill_tree, wait_for_port
+from server.processes import VENV_BIN, free_port, kill_group, wait_for_port
 
 
 @dataclass
@@ -52,5 +52,5 @@ class ConsoleProcess:
 
     def kill(self) -> None:
         if self.process is not None:
-            kill_tree(self.process)
+            kill_group(self.process)
             self.process = None

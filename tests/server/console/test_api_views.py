@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from server.central import open_central_db
 from server.console.app import create_app
 from server.console.settings import ConsoleSettings
-from tests.services import postgres_database
+from tests.postgres import postgres_database
 
 from .chain import RED_CONTROL, RED_TREATED, populate
 from .conftest import Login, log_in
