@@ -1,9 +1,10 @@
 """What a store does in the federation, free of Flower types.
 
 It reads its own database read-only, builds its censored next-visit rows at
-cutoffs through its history before the federation's as-of, holds out a tenth
-of its customers, and answers four questions: the moments of its features
-(for the shared normalisation), a local training update, an evaluation on its
+cutoffs through its history before the federation's as-of (kept between the
+ClientApp's processes by training_rows.py), holds out a tenth of its
+customers, and answers four questions: the moments of its features (for the
+shared normalisation), a local training update, an evaluation on its
 held-out customers (likelihood, and AUC where a whole horizon was seen), and
 a histogram of their logits at the horizon (for the shared calibration).
 Nothing per customer leaves: weights, counts, sums and histograms only. torch is imported here, in the
@@ -13,7 +14,6 @@ ClientApp's process, never in the store box's daemon.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,16 @@ import numpy as np
 import torch
 
 from models.federated import CHECK_DAYS, load_trainable, logit_histogram, trainable_arrays
+from models.flower_protocol import DEFAULTS, Metric
 from models.metrics import roc_auc
 from models.network import ChurnNet, NetworkConfig, NormStats
 from models.schema import FEATURE_NAMES
-from models.store_data import StoreDataError, load_store_data
-from models.survival import SurvivalDataError, SurvivalSet, survival_set
+from models.survival import SurvivalDataError
 from models.training import (
     TrainingConfig, calibration_rows, holdout_split, predict_logits, train_epochs, validation_loss,
 )
 
-MAX_ROWS = 100_000  # a uniform sample of the store's rows beyond this (see server/train.py)
+from .training_rows import RowsUnavailable, store_rows
 
 
 class StoreTrainingError(Exception):
@@ -44,34 +44,13 @@ class LocalSettings:
 
     as_of_day: int
     horizon_days: int
-    local_epochs: int = 3
-    learning_rate: float = 3e-3
-    batch_size: int = 1024
-    seed: int = 0
+    local_epochs: int = DEFAULTS.local_epochs
+    learning_rate: float = DEFAULTS.learning_rate
+    batch_size: int = DEFAULTS.batch_size
+    seed: int = DEFAULTS.seed
     threads: int | None = None  # from the SuperNode's node config: the device's limit
     max_train_rows: int | None = None
-
-
-_CACHE: OrderedDict[tuple[str, int, int], SurvivalSet] = OrderedDict()
-_CACHE_SIZE = 8
-
-
-def _rows(db_path: Path, as_of_day: int, seed: int) -> SurvivalSet:
-    """The store's training rows, cached: rounds in one process reuse them."""
-    key = (str(db_path), as_of_day, seed)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    if not db_path.exists():
-        raise StoreTrainingError(f"store database {db_path} does not exist")
-    try:
-        rows = survival_set(load_store_data(db_path), as_of_day, max_rows=MAX_ROWS, seed=seed)
-    except (StoreDataError, SurvivalDataError) as exc:
-        raise StoreTrainingError(str(exc)) from None
-    _CACHE[key] = rows
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return rows
+    cache_dir: Path | None = None  # where the rows are kept between the ClientApp's processes
 
 
 class StoreTrainer:
@@ -82,7 +61,10 @@ class StoreTrainer:
         self.settings = settings
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        rows = _rows(Path(db_path), settings.as_of_day, settings.seed)
+        try:
+            rows, _ = store_rows(Path(db_path), settings.as_of_day, settings.seed, settings.cache_dir)
+        except RowsUnavailable as exc:
+            raise StoreTrainingError(str(exc)) from None
         self.store_id = str(rows.store[0])
         try:
             self.train_rows, self.holdout = holdout_split(rows, seed=settings.seed)
@@ -91,8 +73,8 @@ class StoreTrainer:
         if settings.max_train_rows and len(self.train_rows) > settings.max_train_rows:
             keep = np.random.default_rng(settings.seed).permutation(len(self.train_rows))[: settings.max_train_rows]
             self.train_rows = self.train_rows.subset(np.sort(keep))
-        # Reading the database and building the cutoffs: store work, but not training (the
-        # server tells it apart from the federation's own overhead; 0 when cached in-process).
+        # Reading the database and building the cutoffs (or loading them from the cache): store work,
+        # but not training (the server tells it apart from the federation's own overhead).
         self.prepare_seconds = time.perf_counter() - started
 
     def _model(self, weights: dict[str, np.ndarray] | None, norm: NormStats) -> ChurnNet:
@@ -118,8 +100,8 @@ class StoreTrainer:
                                 seed=self.settings.seed)
         loss = train_epochs(model, self.train_rows, config, self.settings.local_epochs, proximal_mu=proximal_mu)
         arrays = trainable_arrays(model)
-        return arrays, {"num-examples": len(self.train_rows), "train-loss": float(loss),
-                        "train-seconds": time.perf_counter() - started, "prepare-seconds": self.prepare_seconds}
+        return arrays, {Metric.EXAMPLES: len(self.train_rows), Metric.TRAIN_LOSS: float(loss),
+                        Metric.TRAIN_SECONDS: time.perf_counter() - started}
 
     def evaluate(self, weights: dict[str, np.ndarray], norm: NormStats) -> dict[str, Any]:
         """Likelihood of the held-out customers; their AUC and logit histogram at the check horizon,
@@ -134,16 +116,16 @@ class StoreTrainer:
         at_horizon, horizon_labels = calibration_rows(self.holdout, self.settings.horizon_days)
         calibration = logit_histogram(predict_logits(model, self.holdout.values[at_horizon]), horizon_labels)
         return {
-            "num-examples": len(self.holdout),
-            "loss": validation_loss(model, self.holdout),
-            "auc": auc if np.isfinite(auc) else 0.5,
-            "auc-days": check_days,
-            "auc-examples": len(labels),
-            "churn-rate": float(labels.mean()) if len(labels) else 0.0,
-            "hist-churned": positive.tolist(),
-            "hist-stayed": negative.tolist(),
-            "calibration-churned": calibration[0].tolist(),
-            "calibration-stayed": calibration[1].tolist(),
+            Metric.EXAMPLES: len(self.holdout),
+            Metric.LOSS: validation_loss(model, self.holdout),
+            Metric.AUC: auc if np.isfinite(auc) else 0.5,
+            Metric.AUC_DAYS: check_days,
+            Metric.AUC_EXAMPLES: len(labels),
+            Metric.CHURN_RATE: float(labels.mean()) if len(labels) else 0.0,
+            Metric.HIST_CHURNED: positive.tolist(),
+            Metric.HIST_STAYED: negative.tolist(),
+            Metric.CALIBRATION_CHURNED: calibration[0].tolist(),
+            Metric.CALIBRATION_STAYED: calibration[1].tolist(),
         }
 
     def personalise(
@@ -170,5 +152,5 @@ class StoreTrainer:
 
             write_model_dir(local, out_dir, version=f"personal-{self.store_id}", horizon_days=self.settings.horizon_days,
                             metrics={"auc": auc_local, "auc_global": auc_global}, training={"mode": "personalised"})
-        return {"num-examples": len(labels), "auc-global": auc_global, "auc-personal": auc_local,
-                "helps": float(auc_local > auc_global)}
+        return {Metric.EXAMPLES: len(labels), Metric.AUC_GLOBAL: auc_global, Metric.AUC_PERSONAL: auc_local,
+                Metric.HELPS: float(auc_local > auc_global)}
