@@ -8,13 +8,14 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.flower_protocol import SUPEREXEC_ENV
 from server.federation.deployment import free_port
 
 from .broker import MOSQUITTO, write_config
 from .chain import CHAIN
 from .processes import VENV_BIN, ProcessGroup, port_open, run_command, wait_for
 
-FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0"}
+FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0", **SUPEREXEC_ENV}
 
 
 @dataclass

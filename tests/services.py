@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from models.contracts import BrokerAddress, ack_topic, store_topic
+from models.flower_protocol import SUPEREXEC_ENV
 from server.federation.deployment import free_port, wait_for_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -108,7 +109,7 @@ class Mosquitto:
 
 def flower_env(flwr_home: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0",
+    env.update({"FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0", **SUPEREXEC_ENV,
                 "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"})
     return env
 

@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from models.flower_protocol import SUPEREXEC_ENV, Node
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -88,7 +90,7 @@ class Processes:
 
     def start(self, command: list[str], folder: Path) -> subprocess.Popen[bytes]:
         folder.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "FLWR_HOME": str(folder / "home"), "FLWR_TELEMETRY_ENABLED": "0",
+        env = {**os.environ, "FLWR_HOME": str(folder / "home"), "FLWR_TELEMETRY_ENABLED": "0", **SUPEREXEC_ENV,
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         with open(folder / "process.log", "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -158,6 +160,6 @@ class LocalDeployment:
         for index, db in enumerate(self.db_paths):
             self.processes.start(
                 [str(VENV_BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}",
-                 "--port", str(free_port()), "--node-config", f'store-db="{db.resolve()}" threads={self.threads}'],
+                 "--port", str(free_port()), "--node-config", f'{Node.STORE_DB}="{db.resolve()}" {Node.THREADS}={self.threads}'],
                 self.folder / f"supernode-{index:02d}-{db.stem}")
         return f"127.0.0.1:{port}"
