@@ -74,6 +74,8 @@ MIGRATIONS: list[Migration] = [
               _steps(rekey_alerts, add_columns(tables.dead_letters, "size"))),
     Migration(4, "alerts say which list they belong to: early warnings or win-backs",
               add_columns(tables.alerts, "kind")),
+    Migration(5, "model rounds record their wall time, the slowest store's training and the overhead",
+              add_columns(tables.model_rounds, "wall_seconds", "train_seconds", "overhead_seconds")),
 ]
 LATEST = MIGRATIONS[-1].version
 
