@@ -15,9 +15,9 @@ Message kinds and keys: models/flower_protocol.py.
 - `evaluate`: as `query.calibrate` (servers of earlier releases send it).
 
 Flower starts a fresh process for every message, so this module imports only
-Flower's message types: the trainer (torch, the feature code) is imported by
-the handler that needs it, and the store's rows come from the node's cache
-(training_rows.py). Every reply says how long the store spent on what
+Flower's message types: the store's rows (numpy, from the node's cache:
+training_rows.py) and the trainer (torch) are imported by the handlers that
+need them; the moments query never loads torch. Every reply says how long the store spent on what
 (`startup-seconds`, `prepare-seconds`, `evaluate-seconds`, `train-seconds`),
 so the server can tell the stores' work from the federation's overhead.
 
@@ -43,9 +43,10 @@ from models.flower_protocol import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from models.network import NormStats
+    from models.normalisation import NormStats
 
-    from .federated_store import LocalSettings, StoreTrainer
+    from .federated_store import StoreTrainer
+    from .training_rows import LocalSettings, StoreRows
 
 ERROR_CODE = 4242
 
@@ -70,14 +71,9 @@ def clip_when_asked(msg: Message, context: Context, call_next: Any) -> Message:
 app = ClientApp(mods=[clip_when_asked])
 
 
-class StoreUnavailable(Exception):
-    """The node cannot take part (its node config lacks the store database)."""
-
-
 def _settings(config: ConfigRecord, node_config: dict[str, Any]) -> LocalSettings:
     """The server's request, bounded by what this device can afford (its node config)."""
-    from .federated_store import LocalSettings
-    from .training_rows import cache_folder
+    from .training_rows import LocalSettings, cache_folder
 
     epochs = int(config.get(Config.LOCAL_EPOCHS, DEFAULTS.local_epochs))  # type: ignore[arg-type]
     if Node.MAX_LOCAL_EPOCHS in node_config:
@@ -96,26 +92,43 @@ def _settings(config: ConfigRecord, node_config: dict[str, Any]) -> LocalSetting
     )
 
 
+def _timing() -> dict[str, float]:
+    """How long the process took to get here: starting, Flower's imports, fetching the message, ours."""
+    age = process_age()
+    return {} if age is None else {Metric.STARTUP_SECONDS: age}
+
+
+def _store_db(context: Context) -> str:
+    from .training_rows import StoreUnavailable
+
+    if Node.STORE_DB not in context.node_config:
+        raise StoreUnavailable(f"the SuperNode's --node-config lacks {Node.STORE_DB}")
+    return str(context.node_config[Node.STORE_DB])
+
+
+def _rows(msg: Message, context: Context) -> tuple[StoreRows, dict[str, float]]:
+    """The store's rows, without the network (numpy only): for the moments query."""
+    from .training_rows import StoreRows
+
+    timing = _timing()
+    rows = StoreRows(_store_db(context), _settings(msg.content[Record.CONFIG], dict(context.node_config)))
+    return rows, {**timing, Metric.PREPARE_SECONDS: rows.prepare_seconds}
+
+
 def _trainer(msg: Message, context: Context) -> tuple[StoreTrainer, ConfigRecord, dict[str, float]]:
     """The store's trainer for this message, its config, and the timings so far."""
     from .federated_store import StoreTrainer  # torch: only once a message needs it
 
-    timing: dict[str, float] = {}
-    age = process_age()
-    if age is not None:
-        timing[Metric.STARTUP_SECONDS] = age  # the process starting, Flower and the trainer imported
-    if Node.STORE_DB not in context.node_config:
-        raise StoreUnavailable(f"the SuperNode's --node-config lacks {Node.STORE_DB}")
+    timing = _timing()
     config = msg.content[Record.CONFIG]
-    trainer = StoreTrainer(str(context.node_config[Node.STORE_DB]), _settings(config, dict(context.node_config)))
-    timing[Metric.PREPARE_SECONDS] = trainer.prepare_seconds
-    return trainer, config, timing
+    trainer = StoreTrainer(_store_db(context), _settings(config, dict(context.node_config)))
+    return trainer, config, {**timing, Metric.PREPARE_SECONDS: trainer.prepare_seconds}
 
 
 def _norm(config: ConfigRecord) -> NormStats:
     import numpy as np
 
-    from models.network import NormStats
+    from models.normalisation import NormStats
 
     return NormStats(np.asarray(config[Config.FEATURE_MEAN], dtype=np.float32),
                      np.asarray(config[Config.FEATURE_STD], dtype=np.float32))
@@ -126,8 +139,8 @@ def _weights(msg: Message) -> dict[str, np.ndarray]:
     return dict(zip(arrays.keys(), arrays.to_numpy_ndarrays()))
 
 
-def _reply(msg: Message, trainer: StoreTrainer, metrics: dict[str, Any], arrays: dict[str, np.ndarray] | None = None,
-           evaluation: dict[str, Any] | None = None) -> Message:
+def _reply(msg: Message, trainer: StoreTrainer | StoreRows, metrics: dict[str, Any],
+           arrays: dict[str, np.ndarray] | None = None, evaluation: dict[str, Any] | None = None) -> Message:
     # Every store weighs the same under differential privacy (Flower's accountant needs it).
     metrics = {**metrics, Metric.UNIT_WEIGHT: 1.0}
     content = RecordDict({Record.METRICS: MetricRecord(metrics),
@@ -143,11 +156,11 @@ def _guarded(handler: Any) -> Any:
     """A store that cannot take part answers with a clear error instead of crashing the node."""
 
     def wrapper(msg: Message, context: Context) -> Message:
-        from .federated_store import StoreTrainingError
+        from .training_rows import StoreUnavailable
 
         try:
             return handler(msg, context)  # type: ignore[no-any-return]
-        except (StoreTrainingError, StoreUnavailable) as exc:
+        except StoreUnavailable as exc:
             return Message(Error(code=ERROR_CODE, reason=str(exc)), reply_to=msg)
 
     wrapper.__name__ = handler.__name__
@@ -158,10 +171,10 @@ def _guarded(handler: Any) -> Any:
 @app.query(STATS.action)
 @_guarded
 def stats(msg: Message, context: Context) -> Message:
-    trainer, _, timing = _trainer(msg, context)
-    count, total, squares = trainer.moments()
-    return _reply(msg, trainer, {
-        Metric.EXAMPLES: len(trainer.train_rows), Metric.COUNT: count.tolist(), Metric.SUM: total.tolist(),
+    rows, timing = _rows(msg, context)
+    count, total, squares = rows.moments()
+    return _reply(msg, rows, {
+        Metric.EXAMPLES: len(rows.train_rows), Metric.COUNT: count.tolist(), Metric.SUM: total.tolist(),
         Metric.SUM_SQ: squares.tolist(), **timing,
     })
 

@@ -1,12 +1,12 @@
 """What a store does in the federation, free of Flower types.
 
-It reads its own database read-only, builds its censored next-visit rows at
-cutoffs through its history before the federation's as-of (kept between the
-ClientApp's processes by training_rows.py), holds out a tenth of its
-customers, and answers four questions: the moments of its features (for the
-shared normalisation), a local training update, an evaluation on its
-held-out customers (likelihood, and AUC where a whole horizon was seen), and
-a histogram of their logits at the horizon (for the shared calibration).
+On its rows (training_rows.py: its censored next-visit windows at cutoffs
+through its history before the federation's as-of, a tenth of its customers
+held out, and the feature moments for the shared normalisation), it answers
+the questions that need the network: a local training update, an evaluation
+on its held-out customers (likelihood, and AUC where a whole horizon was
+seen), histograms of their logits (for the pooled AUC and the shared
+calibration), and a personalised head.
 Nothing per customer leaves: weights, counts, sums and histograms only. torch is imported here, in the
 ClientApp's process, never in the store box's daemon.
 """
@@ -14,7 +14,6 @@ ClientApp's process, never in the store box's daemon.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,60 +21,27 @@ import numpy as np
 import torch
 
 from models.federated import CHECK_DAYS, load_trainable, logit_histogram, trainable_arrays
-from models.flower_protocol import DEFAULTS, Metric
+from models.flower_protocol import Metric
 from models.metrics import roc_auc
 from models.network import ChurnNet, NetworkConfig, NormStats
 from models.schema import FEATURE_NAMES
-from models.survival import SurvivalDataError
-from models.training import (
-    TrainingConfig, calibration_rows, holdout_split, predict_logits, train_epochs, validation_loss,
-)
+from models.training import TrainingConfig, calibration_rows, predict_logits, train_epochs, validation_loss
 
-from .training_rows import RowsUnavailable, store_rows
+from .training_rows import LocalSettings, StoreRows, StoreUnavailable
 
-
-class StoreTrainingError(Exception):
-    """This store cannot take part as asked (no database, history too short...)."""
-
-
-@dataclass(frozen=True)
-class LocalSettings:
-    """What the server asks of a store for one message, plus the box's own limits."""
-
-    as_of_day: int
-    horizon_days: int
-    local_epochs: int = DEFAULTS.local_epochs
-    learning_rate: float = DEFAULTS.learning_rate
-    batch_size: int = DEFAULTS.batch_size
-    seed: int = DEFAULTS.seed
-    threads: int | None = None  # from the SuperNode's node config: the device's limit
-    max_train_rows: int | None = None
-    cache_dir: Path | None = None  # where the rows are kept between the ClientApp's processes
+__all__ = ["LocalSettings", "StoreTrainer", "StoreUnavailable"]
 
 
 class StoreTrainer:
-    """One store's side of every federation message."""
+    """One store's side of every federation message that needs the network."""
 
     def __init__(self, db_path: str | Path, settings: LocalSettings):
-        started = time.perf_counter()
         self.settings = settings
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        try:
-            rows, _ = store_rows(Path(db_path), settings.as_of_day, settings.seed, settings.cache_dir)
-        except RowsUnavailable as exc:
-            raise StoreTrainingError(str(exc)) from None
-        self.store_id = str(rows.store[0])
-        try:
-            self.train_rows, self.holdout = holdout_split(rows, seed=settings.seed)
-        except SurvivalDataError as exc:
-            raise StoreTrainingError(f"store {self.store_id}: {exc}") from None
-        if settings.max_train_rows and len(self.train_rows) > settings.max_train_rows:
-            keep = np.random.default_rng(settings.seed).permutation(len(self.train_rows))[: settings.max_train_rows]
-            self.train_rows = self.train_rows.subset(np.sort(keep))
-        # Reading the database and building the cutoffs (or loading them from the cache): store work,
-        # but not training (the server tells it apart from the federation's own overhead).
-        self.prepare_seconds = time.perf_counter() - started
+        rows = StoreRows(db_path, settings)
+        self.store_id, self.train_rows, self.holdout = rows.store_id, rows.train_rows, rows.holdout
+        self.prepare_seconds = rows.prepare_seconds
 
     def _model(self, weights: dict[str, np.ndarray] | None, norm: NormStats) -> ChurnNet:
         torch.manual_seed(self.settings.seed)
@@ -84,9 +50,6 @@ class StoreTrainer:
         if weights is not None:
             load_trainable(model, weights)
         return model
-
-    def moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return NormStats.moments(self.train_rows.values)
 
     def train(self, weights: dict[str, np.ndarray], norm: NormStats, proximal_mu: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Local epochs from the global weights; FedProx when `proximal_mu` > 0.

@@ -1,5 +1,8 @@
 """The store's training rows for one federation, kept between the ClientApp's processes.
 
+Numpy only: a store answers the federation's moments query from here without loading torch
+(federated_store.py trains on these rows).
+
 Flower starts a fresh ClientApp process for every message, and each one needs
 the same rows: the store's censored windows at weekly cutoffs before as-of,
 which take far longer to build (features at every cutoff) than to read the
@@ -26,18 +29,20 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 import zipfile
 from collections import OrderedDict
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import models
-from models.flower_protocol import Node
+from models.flower_protocol import DEFAULTS, Node
+from models.normalisation import NormStats
 from models.store_data import DAY, StoreData, StoreDataError, load_store_data
-from models.survival import SurvivalDataError, SurvivalSet, survival_set
+from models.survival import SurvivalDataError, SurvivalSet, holdout_split, survival_set
 
 MAX_ROWS = 100_000  # a uniform sample of the store's rows beyond this (see server/train.py)
 CACHE_ENTRIES = 3  # files kept in the cache folder (a federation needs one)
@@ -48,8 +53,23 @@ _MEMORY_SIZE = 8
 _CODE_DIGEST: list[bytes] = []
 
 
-class RowsUnavailable(Exception):
-    """The store's rows cannot be built (no database, history too short...); the message says why."""
+class StoreUnavailable(Exception):
+    """This store cannot take part as asked (no database, history too short...); the message says why."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """What the server asks of a store for one message, plus the box's own limits."""
+
+    as_of_day: int
+    horizon_days: int
+    local_epochs: int = DEFAULTS.local_epochs
+    learning_rate: float = DEFAULTS.learning_rate
+    batch_size: int = DEFAULTS.batch_size
+    seed: int = DEFAULTS.seed
+    threads: int | None = None  # from the SuperNode's node config: the device's limit
+    max_train_rows: int | None = None
+    cache_dir: Path | None = None  # where the rows are kept between the ClientApp's processes
 
 
 def _feed(digest: Any, value: Any) -> None:
@@ -145,11 +165,11 @@ def store_rows(db_path: Path, as_of_day: int, seed: int, folder: Path | None,
                max_rows: int = MAX_ROWS) -> tuple[SurvivalSet, bool]:
     """(the store's training rows at `as_of_day`, whether they came from a cache)."""
     if not db_path.exists():
-        raise RowsUnavailable(f"store database {db_path} does not exist")
+        raise StoreUnavailable(f"store database {db_path} does not exist")
     try:
         seen = load_store_data(db_path).until(as_of_day * DAY)
     except StoreDataError as exc:
-        raise RowsUnavailable(str(exc)) from None
+        raise StoreUnavailable(str(exc)) from None
     key = rows_key(seen, as_of_day, seed, max_rows)
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
@@ -160,7 +180,7 @@ def store_rows(db_path: Path, as_of_day: int, seed: int, folder: Path | None,
         try:
             rows = survival_set(seen, as_of_day, max_rows=max_rows, seed=seed)
         except SurvivalDataError as exc:
-            raise RowsUnavailable(str(exc)) from None
+            raise StoreUnavailable(str(exc)) from None
         if folder is not None:
             try:
                 _write(folder, key, rows)
@@ -171,3 +191,26 @@ def store_rows(db_path: Path, as_of_day: int, seed: int, folder: Path | None,
         _MEMORY.popitem(last=False)
     return rows, cached
 
+
+class StoreRows:
+    """The rows one store trains and evaluates on: its customers but a held-out tenth, and that tenth."""
+
+    def __init__(self, db_path: str | Path, settings: LocalSettings):
+        started = time.perf_counter()
+        self.settings = settings
+        rows, _ = store_rows(Path(db_path), settings.as_of_day, settings.seed, settings.cache_dir)
+        self.store_id = str(rows.store[0])
+        try:
+            self.train_rows, self.holdout = holdout_split(rows, seed=settings.seed)
+        except SurvivalDataError as exc:
+            raise StoreUnavailable(f"store {self.store_id}: {exc}") from None
+        if settings.max_train_rows and len(self.train_rows) > settings.max_train_rows:
+            keep = np.random.default_rng(settings.seed).permutation(len(self.train_rows))[: settings.max_train_rows]
+            self.train_rows = self.train_rows.subset(np.sort(keep))
+        # Reading the database and building the cutoffs (or loading them from the cache): store work,
+        # but not training (the server tells it apart from the federation's own overhead).
+        self.prepare_seconds = time.perf_counter() - started
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per feature: count, sum and sum of squares of the training rows (for the shared normalisation)."""
+        return NormStats.moments(self.train_rows.values)

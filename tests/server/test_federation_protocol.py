@@ -82,3 +82,28 @@ def test_the_clientapp_module_loads_no_heavy_package_before_a_message_needs_it()
     ours = json.loads(result.stdout)
     assert "edge_agent.client_app" in ours
     assert not [m for m in ours if m.split(".")[0] in heavy or m in heavy], ours
+
+
+def test_the_moments_query_is_answered_without_loading_torch(chain_dbs: list[Path]) -> None:
+    """The first message of every federation: a fresh ClientApp process answers it with numpy alone."""
+    probe = f"""
+import json, sys
+from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.common.constant import SUPERLINK_NODE_ID
+from flwr.supercore.task_identity import TaskIdentity
+from edge_agent.client_app import app
+TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, SUPERLINK_NODE_ID
+config = ConfigRecord({{"as-of-day": {FederationSettings(as_of="2025-09-30", state_dir="/x").as_of_day},
+                        "horizon-days": 90}})
+message = Message(RecordDict({{"config": config}}), message_type="query.stats", dst_node_id=101)
+context = Context(run_id=1, node_id=101, node_config={{"store-db": sys.argv[1]}}, state=RecordDict(), run_config={{}})
+reply = app(message, context)
+metrics = reply.content["metrics"]
+print(json.dumps({{"torch": "torch" in sys.modules, "examples": metrics["num-examples"],
+                  "timing": sorted(k for k in metrics if k.endswith("-seconds"))}}))
+"""
+    result = subprocess.run([sys.executable, "-c", probe, str(chain_dbs[0])], capture_output=True, text=True,
+                            check=True, cwd=ROOT, timeout=120)
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["torch"] is False and answer["examples"] > 1000
+    assert answer["timing"] == ["prepare-seconds", "startup-seconds"]
