@@ -28,6 +28,7 @@ applies to `train` whenever the server sends a clipping norm.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from .training_rows import LocalSettings, StoreRows
 
 ERROR_CODE = 4242
+CLIENTAPP_COMMAND = "flwr-clientapp"  # what a SuperNode's SuperExec starts for each message
 
 
 def process_age() -> float | None:
@@ -93,8 +95,10 @@ def _settings(config: ConfigRecord, node_config: dict[str, Any]) -> LocalSetting
 
 
 def _timing() -> dict[str, float]:
-    """How long the process took to get here: starting, Flower's imports, fetching the message, ours."""
-    age = process_age()
+    """How long the process took to get here (starting, Flower's imports, fetching the message, ours),
+    when Flower started it for this message; nothing when the app runs inside another process (in-process
+    federations of backtests and tests)."""
+    age = process_age() if Path(sys.argv[0]).name == CLIENTAPP_COMMAND else None
     return {} if age is None else {Metric.STARTUP_SECONDS: age}
 
 

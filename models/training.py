@@ -26,7 +26,7 @@ from torch import nn
 
 from .metrics import summary
 from .network import ChurnNet, NetworkConfig, NormStats, window_nll
-from .survival import SurvivalDataError, SurvivalSet, holdout_split
+from .survival import SurvivalSet, holdout_split
 
 CALIBRATION_CUTOFFS = 4  # the newest cutoffs whose window covers the horizon
 MIN_CALIBRATION_ROWS = 200

@@ -33,7 +33,7 @@ import numpy as np
 from flwr.app import Message, MetricRecord
 from flwr.supercore import log
 
-from models.flower_protocol import CALIBRATE, STATS, Metric, Record, StoreKey
+from models.flower_protocol import STATS, Metric, Record, StoreKey
 
 from ..errors import FederationError
 
@@ -202,18 +202,16 @@ def usable(replies: Iterable[Message], check: Check, what: str) -> tuple[list[Me
     return list(good.values()), refused
 
 
-def checked_replies(kind: str, replies: Iterable[Message], limits: ReplyLimits) -> tuple[list[Message], dict[str, str]]:
-    """The usable replies to a query or personalisation message, their weights bounded in place; and the
-    refused ones' reasons by store."""
+def checked_replies(kind: str, replies: Iterable[Message], limits: ReplyLimits) -> list[Message]:
+    """The usable replies to the moments query or personalisation, their weights bounded in place.
+    (Evaluations, in training replies and the calibration, are checked where they are recorded:
+    strategy.RoundKeeper.evaluated.)"""
     if kind == STATS.type:
-        good, refused = usable(replies, moments_check(limits), kind)
+        good, _ = usable(replies, moments_check(limits), kind)
         cap_mass(good, (Metric.COUNT, Metric.SUM, Metric.SUM_SQ), limits)
-    elif kind == CALIBRATE.type:
-        good, refused = usable(replies, evaluation_check(limits), "evaluation")
-        cap_mass(good, (Metric.HIST_CHURNED, Metric.HIST_STAYED), limits)
     else:
-        good, refused = usable(replies, finite_check(limits), kind)
-    return good, refused
+        good, _ = usable(replies, finite_check(limits), kind)
+    return good
 
 
 def _cap(values: list[float], ratio: float) -> list[float]:

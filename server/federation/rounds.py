@@ -91,9 +91,8 @@ def _base_config(settings: FederationSettings, norm: NormStats | None) -> Config
     return ConfigRecord(config)
 
 
-def _ask_all(grid: Grid, settings: FederationSettings, kind: str, content: RecordDict,
-             minimum: int) -> tuple[list[Message], list[Message]]:
-    """Send one message to every connected store (waiting boundedly for `minimum`): (usable replies, all replies)."""
+def _send_all(grid: Grid, settings: FederationSettings, kind: str, content: RecordDict, minimum: int) -> list[Message]:
+    """Send one message to every connected store (waiting boundedly for `minimum` of them); the replies."""
     nodes = wait_for_nodes(grid, minimum, settings.node_wait_seconds)
     if len(nodes) < minimum:
         raise FederationError(f"{len(nodes)} store(s) connected after {settings.node_wait_seconds:.0f} s, {minimum} needed")
@@ -101,16 +100,21 @@ def _ask_all(grid: Grid, settings: FederationSettings, kind: str, content: Recor
     replies = list(grid.send_and_receive(messages, timeout=settings.round_timeout_seconds))
     for failed in (r for r in replies if r.has_error()):
         log(WARNING, "A store could not answer %s: %s", kind, failed.error.reason)
-    good, _ = checked_replies(kind, replies, settings.reply_limits)
+    return replies
+
+
+def _ask_all(grid: Grid, settings: FederationSettings, kind: str, content: RecordDict, minimum: int) -> list[Message]:
+    """`_send_all`, and the replies that pass their checks; FederationError with fewer than `minimum`."""
+    good = checked_replies(kind, _send_all(grid, settings, kind, content, minimum), settings.reply_limits)
     if len(good) < minimum:
         raise FederationError(f"only {len(good)} store(s) answered {kind} usably, {minimum} needed")
-    return good, replies
+    return good
 
 
 def shared_normalisation(grid: Grid, settings: FederationSettings) -> NormStats:
     """Add up the stores' feature moments into one normalisation."""
     content = RecordDict({Record.CONFIG: _base_config(settings, None)})
-    replies, _ = _ask_all(grid, settings, STATS.type, content, settings.min_train_nodes)
+    replies = _ask_all(grid, settings, STATS.type, content, settings.min_train_nodes)
     metrics = [metrics_of(r) for r in replies]
     count = np.sum([np.asarray(m[Metric.COUNT]) for m in metrics], axis=0)
     total = np.sum([np.asarray(m[Metric.SUM]) for m in metrics], axis=0)
@@ -128,11 +132,11 @@ def shared_calibration(grid: Grid, settings: FederationSettings, weights: dict[s
     The calibration is fitted at the horizon itself; when no store saw a whole horizon before as-of
     the histograms are empty and the likelihood's own calibration stands (slope 1, intercept 0)."""
     content = RecordDict({Record.ARRAYS: _to_record(weights), Record.CONFIG: _base_config(settings, norm)})
-    _, replies = _ask_all(grid, settings, CALIBRATE.type, content, 1)
+    replies = _send_all(grid, settings, CALIBRATE.type, content, 1)
     good = strategy.evaluated(last_round, replies)  # checked and bounded as a round's evaluation
     metrics = [metrics_of(r) for r in good]
     if not metrics:
-        raise FederationError("no store answered the calibration usably")
+        raise FederationError(f"only 0 store(s) answered {CALIBRATE.type} usably, 1 needed")
 
     def pooled(key: str) -> np.ndarray:
         return np.sum([np.asarray(m[key]) for m in metrics if key in m], axis=0)
@@ -183,7 +187,7 @@ def personalisation_round(grid: Grid, settings: FederationSettings, weights: dic
     config[Config.CALIBRATION_SLOPE], config[Config.CALIBRATION_INTERCEPT] = calibration
     config[Config.PERSONALISE_EPOCHS] = settings.personalise_epochs
     content = RecordDict({Record.ARRAYS: _to_record(weights), Record.CONFIG: config})
-    replies, _ = _ask_all(grid, settings, PERSONALISE.type, content, 1)
+    replies = _ask_all(grid, settings, PERSONALISE.type, content, 1)
     names = store_names(replies)
     return {names[node_of(r)]: {k: float(v) for k, v in metrics_of(r).items()} for r in replies}
 

@@ -106,4 +106,4 @@ print(json.dumps({{"torch": "torch" in sys.modules, "examples": metrics["num-exa
                             check=True, cwd=ROOT, timeout=120)
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["torch"] is False and answer["examples"] > 1000
-    assert answer["timing"] == ["prepare-seconds", "startup-seconds"]
+    assert answer["timing"] == ["prepare-seconds"], "start-up is reported only by a process Flower started"
