@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.flower_protocol import SUPEREXEC_ENV
 from server.federation.superlink import FleetGatewayProcess, SuperLinkProcess
 from server.mosquitto import Mosquitto
 from server.processes import free_port, port_open
@@ -16,7 +17,7 @@ from .broker import shipped_config
 from .chain import CHAIN
 from .processes import VENV_BIN, DemoError, ProcessGroup, run_command, wait_for
 
-FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0"}
+FLOWER_ENV = {"FLWR_TELEMETRY_ENABLED": "0", **SUPEREXEC_ENV}
 
 
 @dataclass

@@ -50,7 +50,14 @@ def rounds_table(federation: dict[str, Any], local: dict[str, Any], central: dic
     table.add_row("all stores", *(_auc(r.get("metrics", {}).get("auc")) for r in rounds), _auc(local.get("auc")),
                   _auc(central.get("auc")), style="bold")
     table.add_row("stores trained", *(str(len(r.get("trained", []))) for r in rounds), "-", "-", style="dim")
+    table.add_row("seconds: round / slowest store's training", *(_seconds(r.get("timing", {})) for r in rounds), "-", "-",
+                  style="dim")
     return table
+
+
+def _seconds(timing: dict[str, Any]) -> str:
+    wall, slowest = timing.get("round_wall_seconds"), timing.get("slowest_train_seconds")
+    return f"{wall:.0f} / {slowest:.0f}" if isinstance(wall, (int, float)) and isinstance(slowest, (int, float)) else "-"
 
 
 def alerts_table(alerts: Sequence[dict[str, Any]], store_ids: Sequence[str]) -> Table:

@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from .normalisation import NormStats
+
 INPUT_CLIP = 5.0  # normalised inputs beyond ±5 sd are outliers on another store's scale
 SURVIVAL_HORIZONS = (7, 14, 30, 60, 90, 180, 365)  # the graph's curve columns, in days
 N_OUTPUTS = 4  # alive logit, log visit rate, log dropout rate, spread of the visit rate
@@ -57,36 +59,6 @@ class NetworkConfig:
 
     hidden: tuple[int, ...] = (32, 16)
     dropout: float = 0.1
-
-
-@dataclass
-class NormStats:
-    """Per-feature mean and standard deviation, ignoring NaN.
-
-    Built from moments (count, sum, sum of squares) so that a federation can
-    add up the moments of its stores without any store revealing a value.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @staticmethod
-    def moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        finite = np.isfinite(values)
-        x = np.where(finite, values, 0.0).astype(np.float64)
-        return finite.sum(axis=0).astype(np.float64), x.sum(axis=0), (x**2).sum(axis=0)
-
-    @classmethod
-    def from_moments(cls, count: np.ndarray, total: np.ndarray, squares: np.ndarray) -> NormStats:
-        safe = np.maximum(count, 1.0)
-        mean = np.where(count > 0, total / safe, 0.0)
-        var = np.where(count > 1, squares / safe - mean**2, 1.0)
-        std = np.sqrt(np.maximum(var, 0.0))
-        return cls(mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
-
-    @classmethod
-    def fit(cls, values: np.ndarray) -> NormStats:
-        return cls.from_moments(*cls.moments(values))
 
 
 class ChurnNet(nn.Module):

@@ -15,6 +15,7 @@ nothing after it.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,3 +143,22 @@ def survival_set(
         rows = rows.subset(np.sort(np.random.default_rng(seed).choice(total, max_rows, replace=False)))
         rows.notes.append(f"{data.store_id}: {max_rows} rows sampled of {total} ({len(cutoffs)} cutoffs)")
     return rows
+
+
+def customer_split(rows: SurvivalSet, share: float, seed: int = 0) -> np.ndarray:
+    """True for the rows of about `share` of the customers (the same customers for the same seed)."""
+    stores, store_index = np.unique(rows.store.astype(str), return_inverse=True)
+    salts = np.array([zlib.crc32(f"{seed}\x1f{s}".encode()) for s in stores], dtype=np.uint64)
+    key = salts[store_index] * np.uint64(0x9E3779B97F4A7C15) + rows.customer.astype(np.uint64)
+    key ^= key >> np.uint64(31)  # splitmix64's finaliser: neighbouring customers land far apart
+    key *= np.uint64(0xBF58476D1CE4E5B9)
+    key ^= key >> np.uint64(29)
+    return (key % np.uint64(10_000)) < np.uint64(share * 10_000)
+
+
+def holdout_split(rows: SurvivalSet, share: float = 0.1, seed: int = 0) -> tuple[SurvivalSet, SurvivalSet]:
+    """(training rows, rows of the held-out customers)."""
+    valid = customer_split(rows, share, seed)
+    if valid.all() or not valid.any():
+        raise SurvivalDataError("too few customers to hold some out")
+    return rows.subset(~valid), rows.subset(valid)

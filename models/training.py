@@ -17,7 +17,6 @@ short to see a whole horizon, the likelihood's own calibration stands.
 from __future__ import annotations
 
 import copy
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ from torch import nn
 
 from .metrics import summary
 from .network import ChurnNet, NetworkConfig, NormStats, window_nll
-from .survival import SurvivalDataError, SurvivalSet
+from .survival import SurvivalSet, holdout_split
 
 CALIBRATION_CUTOFFS = 4  # the newest cutoffs whose window covers the horizon
 MIN_CALIBRATION_ROWS = 200
@@ -172,25 +171,6 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     if not np.isfinite(slope) or slope <= 0:  # a degenerate fit must not invert the ranking
         return 1.0, 0.0
     return slope, intercept
-
-
-def customer_split(rows: SurvivalSet, share: float, seed: int = 0) -> np.ndarray:
-    """True for the rows of about `share` of the customers (the same customers for the same seed)."""
-    stores, store_index = np.unique(rows.store.astype(str), return_inverse=True)
-    salts = np.array([zlib.crc32(f"{seed}\x1f{s}".encode()) for s in stores], dtype=np.uint64)
-    key = salts[store_index] * np.uint64(0x9E3779B97F4A7C15) + rows.customer.astype(np.uint64)
-    key ^= key >> np.uint64(31)  # splitmix64's finaliser: neighbouring customers land far apart
-    key *= np.uint64(0xBF58476D1CE4E5B9)
-    key ^= key >> np.uint64(29)
-    return (key % np.uint64(10_000)) < np.uint64(share * 10_000)
-
-
-def holdout_split(rows: SurvivalSet, share: float = 0.1, seed: int = 0) -> tuple[SurvivalSet, SurvivalSet]:
-    """(training rows, rows of the held-out customers)."""
-    valid = customer_split(rows, share, seed)
-    if valid.all() or not valid.any():
-        raise SurvivalDataError("too few customers to hold some out")
-    return rows.subset(~valid), rows.subset(valid)
 
 
 def calibration_rows(rows: SurvivalSet, horizon_days: int,

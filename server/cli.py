@@ -30,6 +30,7 @@ from .aggregator import AggregatorError, AggregatorSettings, run_aggregator
 from .central import (
     CentralDbError, list_alerts, list_dead_letters, open_central_db, read_summary_file, record_federation,
 )
+from .central.rounds import round_cost
 from .errors import BacktestError, ConsoleError, FederationError, FederationRunError, SummaryError, TrainingError
 from .federation import FederationSettings, FederationSettingsError
 from .federation.runner import SuperLinkConnection, federate
@@ -335,8 +336,12 @@ def federate_command(
         return
     for entry in summary["rounds"]:
         auc = entry.get("metrics", {}).get("auc")
+        wall, slowest, overhead = round_cost(entry)
+        cost = (f", {wall:.1f} s: slowest store trained {slowest:.1f} s, overhead {overhead:.1f} s"
+                if wall is not None and slowest is not None and overhead is not None else "")
         typer.echo(f"round {entry['round']}: {len(entry['trained'])} stores trained"
-                   + (f", held-out AUC {auc:.3f}" if auc is not None else "") + (f" ({entry['skipped']})" if entry["skipped"] else ""))
+                   + (f", held-out AUC {auc:.3f}" if auc is not None else "") + cost
+                   + (f" ({entry['skipped']})" if entry["skipped"] else ""))
     typer.echo(f"Release: {summary['release_dir']} (pooled held-out AUC {summary['manifest']['metrics']['auc']:.3f})")
     if "recorded" in summary:
         typer.echo(f"Recorded in {central_db}: {summary['recorded']['rounds_new']} new round(s).")

@@ -87,3 +87,12 @@ def test_the_superlink_listens_on_loopback_and_the_stores_get_only_the_gateway()
     assert "--host 127.0.0.1" in superlink and "--enable-supernode-auth" in superlink
     (gateway,) = service_settings(ROOT / "firmware_configs/systemd/churn-fleet-gateway.service")["ExecStart"]
     assert "fleet-gateway --superlink 127.0.0.1:9093" in gateway and "--port 9092" in gateway
+
+
+def test_the_superlink_starts_its_serverapp_as_promptly_as_the_code_does() -> None:
+    """The unit's SuperExec poll is the one every Flower process the code starts gets (models/flower_protocol.py)."""
+    from models.flower_protocol import SUPEREXEC_ENV
+
+    environment = service_settings(ROOT / "firmware_configs/systemd/flower-superlink.service")["Environment"]
+    assigned = dict(pair.split("=", 1) for line in environment for pair in shlex.split(line))
+    assert {key: assigned.get(key) for key in SUPEREXEC_ENV} == SUPEREXEC_ENV

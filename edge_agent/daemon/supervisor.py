@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from models.alerting import AlertPolicy
+from models.flower_protocol import SUPEREXEC_ENV, Node
 from models.risk import RiskConfig
 
 from ..config import EdgeConfig
@@ -213,17 +214,19 @@ class Daemon:
         fed, training = self.config.federation, self.config.training
         if not fed.enabled:
             return None
-        node_config = [f'store-db="{self.config.store.db_path}"', f"threads={training.threads}",
-                       f"max-train-rows={training.max_train_rows}", f"max-local-epochs={training.max_local_epochs}",
-                       f'models-dir="{self.config.models_dir}"']
+        node_config = [f'{Node.STORE_DB}="{self.config.store.db_path}"', f"{Node.THREADS}={training.threads}",
+                       f"{Node.MAX_TRAIN_ROWS}={training.max_train_rows}",
+                       f"{Node.MAX_LOCAL_EPOCHS}={training.max_local_epochs}",
+                       f'{Node.MODELS_DIR}="{self.config.models_dir}"',
+                       f'{Node.CACHE_DIR}="{self.config.store.data_dir / "cache"}"']
         if training.batch_size:
-            node_config.append(f"batch-size={training.batch_size}")
+            node_config.append(f"{Node.BATCH_SIZE}={training.batch_size}")
         argv = [str(VENV_BIN / "flower-supernode"), "--superlink", str(fed.superlink), "--port", str(fed.port),
                 "--node-config", " ".join(node_config)]
         argv += ["--insecure"] if fed.insecure else ["--root-certificates", str(fed.root_certificates)]
         if fed.auth_private_key is not None:
             argv += ["--auth-supernode-private-key", str(fed.auth_private_key)]
-        env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **SUPEREXEC_ENV,
                "FLWR_HOME": str(self.config.store.data_dir / "flwr"), "FLWR_TELEMETRY_ENABLED": "0"}
         return SupervisedChild("supernode", argv, self.stop, env=env, log_path=self.run_dir / "supernode.log",
                                pid_file=self.run_dir / "supernode.pid")

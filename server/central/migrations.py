@@ -78,6 +78,8 @@ MIGRATIONS: list[Migration] = [
               add_columns(tables.alerts, "recent_events")),
     Migration(6, "data quality: each store's inputs per day (runs, rows accepted and quarantined) and camera gaps",
               create_tables(tables.input_days, tables.camera_gap_days)),
+    Migration(7, "model rounds record their wall time, the slowest store's training and the overhead",
+              add_columns(tables.model_rounds, "wall_seconds", "train_seconds", "overhead_seconds")),
 ]
 LATEST = MIGRATIONS[-1].version
 

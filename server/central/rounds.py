@@ -86,9 +86,23 @@ def summary_rows(summary: dict[str, Any], now: str) -> tuple[dict[str, Any], lis
     return release, [_round_row(version, entry, now) for entry in rounds]
 
 
+def round_cost(entry: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """(wall seconds, the slowest store's training seconds, overhead seconds) of a summary's round; the
+    slowest store is found among the per-store figures when the summary predates the explicit one."""
+    timing = _mapping(entry, "timing")
+    wall, slowest = _number(timing.get("round_wall_seconds")), _number(timing.get("slowest_train_seconds"))
+    if slowest is None:
+        reported = [v for v in map(_number, _mapping(timing, "train_seconds").values()) if v is not None]
+        slowest = max(reported, default=None)
+    overhead = max(0.0, wall - slowest) if wall is not None and slowest is not None else None
+    return wall, slowest, overhead
+
+
 def _round_row(version: str, entry: dict[str, Any], now: str) -> dict[str, Any]:
     metrics, privacy = _finite(_mapping(entry, "metrics")), _mapping(entry, "privacy")
+    wall, slowest, overhead = round_cost(entry)
     return {
+        "wall_seconds": wall, "train_seconds": slowest, "overhead_seconds": overhead,
         "version": version, "round": entry["round"],
         "trained": json.dumps([str(s) for s in entry.get("trained") or []]),
         "evaluated": json.dumps([str(s) for s in entry.get("evaluated") or []]),

@@ -281,5 +281,9 @@ model_rounds = Table(
     Column("epsilon", Float),  # privacy budget spent up to this round (differential privacy only)
     Column("delta", Float),
     Column("recorded_at", Text, nullable=False),
+    # migration 5: what the round cost, as the ServerApp measured it (null in summaries from before)
+    Column("wall_seconds", Float),  # the round from its training messages to its aggregate
+    Column("train_seconds", Float),  # the slowest store's local epochs, as that store measured them
+    Column("overhead_seconds", Float),  # the rest: delivery, process start-up, reading data, evaluation
     Index("model_rounds_by_recorded", "recorded_at"),
 )

@@ -309,7 +309,8 @@ def releases(db: CentralDb, limit: int = 20) -> list[dict[str, Any]]:
                 "round": r["round"], "trained": json.loads(r["trained"]), "evaluated": json.loads(r["evaluated"]),
                 "failures": r["failures"], "train_loss": r["train_loss"], "auc": r["auc"], "loss": r["loss"],
                 "per_store_auc": json.loads(r["per_store_auc"]), "skipped": r["skipped"], "epsilon": r["epsilon"],
-                "delta": r["delta"]})
+                "delta": r["delta"], "wall_seconds": r["wall_seconds"], "train_seconds": r["train_seconds"],
+                "overhead_seconds": r["overhead_seconds"]})
     result = []
     for r in found:
         privacy = json.loads(r["privacy"]) if r["privacy"] else None

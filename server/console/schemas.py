@@ -217,6 +217,9 @@ class Round(BaseModel):
     skipped: str
     epsilon: float | None
     delta: float | None
+    wall_seconds: float | None = Field(description="The round's wall time at the server")
+    train_seconds: float | None = Field(description="The slowest store's local training, as it measured it")
+    overhead_seconds: float | None = Field(description="Wall time minus that training: the federation's overhead")
 
 
 class Release(BaseModel):

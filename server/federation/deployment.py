@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from models.flower_protocol import Node
+
 from ..processes import VENV_BIN, free_port, pid_alive, process_tree, signal_pids
 from .superlink import SuperLinkProcess, flower_env
 
@@ -101,6 +103,6 @@ class LocalDeployment:
         for index, db in enumerate(self.db_paths):
             self.processes.start(
                 [str(VENV_BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}",
-                 "--port", str(free_port()), "--node-config", f'store-db="{db.resolve()}" threads={self.threads}'],
+                 "--port", str(free_port()), "--node-config", f'{Node.STORE_DB}="{db.resolve()}" {Node.THREADS}={self.threads}'],
                 self.folder / f"supernode-{index:02d}-{db.stem}")
         return f"127.0.0.1:{port}"

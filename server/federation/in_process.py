@@ -20,6 +20,8 @@ from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp import Grid
 from flwr.supercore.task_identity import TaskIdentity
 
+from models.flower_protocol import Node
+
 ClientCallable = Callable[[Message, Context], Message]
 
 
@@ -34,13 +36,14 @@ class InProcessGrid(Grid):
         TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, SUPERLINK_NODE_ID
         self.client_app = client_app
         self.contexts = {
-            node: Context(run_id=1, node_id=node, node_config={"store-db": str(db), **(node_config or {})},
+            node: Context(run_id=1, node_id=node, node_config={Node.STORE_DB: str(db), **(node_config or {})},
                           state=RecordDict(), run_config={})
             for node, db in enumerate(store_dbs, start=FIRST_NODE_ID)
         }
         self.offline: set[int] = set()  # connected but never answers (or gone)
         self.failing: dict[int, set[str]] = {}  # node -> message types it answers with an error
         self._run: Any = None
+        self._replies: dict[str, Message] = {}  # message id -> its reply, until pulled
 
     def fail(self, node: int, *message_types: str) -> None:
         """Make `node` answer these message types (default: training) with an error."""
@@ -61,19 +64,23 @@ class InProcessGrid(Grid):
         return [node for node in self.contexts if node not in self.offline]
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        raise NotImplementedError("the in-process grid answers in send_and_receive")
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        raise NotImplementedError("the in-process grid answers in send_and_receive")
-
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
-        replies = []
+        """Deliver each message now; its reply waits to be pulled (an offline node's never comes)."""
+        ids = []
         for message in messages:
+            message.metadata.__dict__["_message_id"] = message.object_id  # as Flower's grids do
+            ids.append(message.metadata.message_id)
             node = message.metadata.dst_node_id
             if node in self.offline:
                 continue  # like a box that went dark: no reply before the timeout
             if message.metadata.message_type in self.failing.get(node, ()):
-                replies.append(Message(Error(code=1, reason="simulated store failure"), reply_to=message))
+                self._replies[message.metadata.message_id] = Message(
+                    Error(code=1, reason="simulated store failure"), reply_to=message)
                 continue
-            replies.append(self.client_app(message, self.contexts[node]))
-        return replies
+            self._replies[message.metadata.message_id] = self.client_app(message, self.contexts[node])
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return [self._replies.pop(i) for i in list(message_ids) if i in self._replies]
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        return self.pull_messages(list(self.push_messages(messages)))

@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flwr.app import Message
+from flwr.app import Message, MetricRecord
 from flwr.supercore import log
+
+from models.flower_protocol import STATS, Metric, Record, StoreKey
 
 from ..errors import FederationError
 
@@ -57,18 +59,26 @@ def store_names(replies: Iterable[Message]) -> dict[int, str]:
     """Node → the store id it claims, as a label; a label two nodes claim names both nodes."""
     claims: dict[int, str] = {}
     for message in replies:
-        record = message.content.config_records.get("store")
-        claim = str(record["store-id"])[:80] if record is not None and "store-id" in record else ""
+        record = message.content.config_records.get(Record.STORE)
+        claim = str(record[StoreKey.STORE_ID])[:80] if record is not None and StoreKey.STORE_ID in record else ""
         claims[node_of(message)] = claim or f"node {node_of(message)}"
     taken = [claim for claim in claims.values()]
     return {node: claim if taken.count(claim) == 1 else f"{claim} (node {node})" for node, claim in claims.items()}
 
 
-def metrics_of(message: Message) -> dict[str, Any]:
-    records = list(message.content.metric_records.values())
-    if len(records) != 1:
-        raise Refused(f"{len(records)} metric records, 1 expected")
-    return dict(records[0])
+def metrics_of(message: Message, name: str = Record.METRICS) -> dict[str, Any]:
+    """The reply's metric record `name` (its answer, or the evaluation a training reply carries)."""
+    record = message.content.metric_records.get(name)
+    if not isinstance(record, MetricRecord):
+        raise Refused(f"no {name!r} metric record")
+    return dict(record)
+
+
+def _only_records(message: Message, allowed: set[str]) -> None:
+    """Flower's averaging takes exactly one metric record: any other would spoil the round for every store."""
+    extra = set(message.content.metric_records) - allowed
+    if extra:
+        raise Refused(f"unexpected metric records {sorted(extra)}")
 
 
 def _number(metrics: dict[str, Any], key: str, low: float = -math.inf, high: float = math.inf) -> float:
@@ -99,12 +109,13 @@ def _all_finite(metrics: dict[str, Any]) -> None:
 
 
 def _examples(metrics: dict[str, Any], limits: ReplyLimits) -> float:
-    return _number(metrics, "num-examples", 0, limits.max_examples)
+    return _number(metrics, Metric.EXAMPLES, 0, limits.max_examples)
 
 
 def training_check(sent: dict[str, np.ndarray], limits: ReplyLimits) -> Check:
     """A training reply: the same arrays as sent, finite, not too far from them; finite metrics."""
     def check(reply: Message) -> None:
+        _only_records(reply, {Record.METRICS, Record.EVALUATION})  # the evaluation is checked on its own
         records = list(reply.content.array_records.values())
         if len(records) != 1:
             raise Refused(f"{len(records)} array records, 1 expected")
@@ -124,30 +135,36 @@ def training_check(sent: dict[str, np.ndarray], limits: ReplyLimits) -> Check:
         metrics = metrics_of(reply)
         _all_finite(metrics)
         _examples(metrics, limits)
+        _number(metrics, Metric.TRAIN_LOSS)
+        _number(metrics, Metric.UNIT_WEIGHT)
     return check
 
 
-def evaluation_check(limits: ReplyLimits) -> Check:
-    """An evaluation (or calibration) reply: finite loss, AUC and rates, two equal-length histograms."""
+def evaluation_check(limits: ReplyLimits, name: str = Record.METRICS) -> Check:
+    """An evaluation (a calibration reply, or the `evaluation` record of a training reply): finite loss,
+    AUC and rates, two equal-length histograms."""
     def check(reply: Message) -> None:
-        metrics = metrics_of(reply)
+        if name == Record.METRICS:
+            _only_records(reply, {Record.METRICS})
+        metrics = metrics_of(reply, name)
         _all_finite(metrics)
         _examples(metrics, limits)
-        for key, high in (("loss", math.inf), ("auc", 1.0), ("churn-rate", 1.0)):
+        for key, high in ((Metric.LOSS, math.inf), (Metric.AUC, 1.0), (Metric.CHURN_RATE, 1.0)):
             if key in metrics:
                 _number(metrics, key, 0.0, high)
-        churned = _vector(metrics, "hist-churned", non_negative=True)
-        _vector(metrics, "hist-stayed", len(churned), non_negative=True)
+        churned = _vector(metrics, Metric.HIST_CHURNED, non_negative=True)
+        _vector(metrics, Metric.HIST_STAYED, len(churned), non_negative=True)
     return check
 
 
 def moments_check(limits: ReplyLimits) -> Check:
     """Feature moments: per feature a count, a sum and a sum of squares, finite and consistent."""
     def check(reply: Message) -> None:
+        _only_records(reply, {Record.METRICS})
         metrics = metrics_of(reply)
-        count = _vector(metrics, "count", non_negative=True)
-        total = _vector(metrics, "sum", len(count))
-        squares = _vector(metrics, "sum-sq", len(count), non_negative=True)
+        count = _vector(metrics, Metric.COUNT, non_negative=True)
+        total = _vector(metrics, Metric.SUM, len(count))
+        squares = _vector(metrics, Metric.SUM_SQ, len(count), non_negative=True)
         examples = _examples(metrics, limits)
         if np.any(count > examples + 0.5):
             raise Refused("a feature count exceeds the examples it claims")
@@ -186,13 +203,12 @@ def usable(replies: Iterable[Message], check: Check, what: str) -> tuple[list[Me
 
 
 def checked_replies(kind: str, replies: Iterable[Message], limits: ReplyLimits) -> list[Message]:
-    """The usable replies to a query or personalisation message, their weights bounded in place."""
-    if kind.endswith(".stats"):
+    """The usable replies to the moments query or personalisation, their weights bounded in place.
+    (Evaluations, in training replies and the calibration, are checked where they are recorded:
+    strategy.RoundKeeper.evaluated.)"""
+    if kind == STATS.type:
         good, _ = usable(replies, moments_check(limits), kind)
-        cap_mass(good, ("count", "sum", "sum-sq"), limits)
-    elif kind.endswith(".calibrate"):
-        good, _ = usable(replies, evaluation_check(limits), kind)
-        cap_mass(good, ("hist-churned", "hist-stayed"), limits)
+        cap_mass(good, (Metric.COUNT, Metric.SUM, Metric.SUM_SQ), limits)
     else:
         good, _ = usable(replies, finite_check(limits), kind)
     return good
@@ -210,10 +226,10 @@ def _cap(values: list[float], ratio: float) -> list[float]:
 def cap_weights(replies: list[Message], key: str, limits: ReplyLimits) -> dict[str, str]:
     """Bound each reply's averaging weight in place (under differential privacy every weight is 1);
     return, by store, the claims that were cut."""
-    metrics = [next(iter(r.content.metric_records.values())) for r in replies]
+    metrics = [r.content.metric_records[Record.METRICS] for r in replies]
     names = store_names(replies)
-    claimed = [float(m[key]) for m in metrics]
-    used = [1.0] * len(metrics) if key == "unit-weight" else _cap(claimed, limits.max_weight_ratio)
+    claimed = [float(m[key]) for m in metrics]  # type: ignore[arg-type]
+    used = [1.0] * len(metrics) if key == Metric.UNIT_WEIGHT else _cap(claimed, limits.max_weight_ratio)
     cut = {}
     for reply, record, before, after in zip(replies, metrics, claimed, used):
         record[key] = after
@@ -222,10 +238,11 @@ def cap_weights(replies: list[Message], key: str, limits: ReplyLimits) -> dict[s
     return cut
 
 
-def cap_mass(replies: list[Message], keys: tuple[str, ...], limits: ReplyLimits) -> None:
-    """Scale down, in place, a store's histograms (or counts and sums) whose mass outweighs the others."""
-    metrics = [next(iter(r.content.metric_records.values())) for r in replies]
-    masses = [float(np.sum(m[keys[0]])) + (float(np.sum(m[keys[1]])) if keys[1].startswith("hist") else 0.0)
+def cap_mass(replies: list[Message], keys: tuple[str, ...], limits: ReplyLimits, name: str = Record.METRICS) -> None:
+    """Scale down, in place, a store's histograms (or counts and sums) whose mass outweighs the others
+    (in the metric record `name` of each reply)."""
+    metrics = [r.content.metric_records[name] for r in replies]
+    masses = [float(np.sum(m[keys[0]])) + (float(np.sum(m[keys[1]])) if keys[1] == Metric.HIST_STAYED else 0.0)  # type: ignore[arg-type]
               for m in metrics]
     for record, mass, capped in zip(metrics, masses, _cap(masses, limits.max_weight_ratio)):
         if mass > capped:

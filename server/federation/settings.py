@@ -1,8 +1,10 @@
 """The federation's settings: parsed once from Flower's run config, with defaults and checks.
 
-Keys use Flower's kebab-case (`num-server-rounds`, `proximal-mu`, ...); they
-are the ones listed in server/flower_app/pyproject.toml and can be overridden
-with `churn-server federate --set key=value`.
+Keys use Flower's kebab-case (`num-server-rounds`, `proximal-mu`, ...) and can
+be overridden with `churn-server federate --set key=value`. The training
+defaults are models/flower_protocol.py's, which the stores fall back on too;
+server/flower_app/pyproject.toml lists every key with these defaults
+(`flower_app_config()` renders that table; a test keeps the file equal to it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from models.flower_protocol import DEFAULTS
 
 if TYPE_CHECKING:
     from .reply_checks import ReplyLimits
@@ -35,10 +39,10 @@ class FederationSettings:
     num_server_rounds: int = 5
     strategy: str = "fedavg"
     proximal_mu: float = 0.0
-    local_epochs: int = 3
-    learning_rate: float = 3e-3
-    batch_size: int = 1024
-    seed: int = 0
+    local_epochs: int = DEFAULTS.local_epochs
+    learning_rate: float = DEFAULTS.learning_rate
+    batch_size: int = DEFAULTS.batch_size
+    seed: int = DEFAULTS.seed
     fraction_train: float = 1.0
     min_train_nodes: int = 2
     min_available_nodes: int = 2
@@ -49,7 +53,7 @@ class FederationSettings:
     dp_clipping_norm: float = 1.0
     dp_target_delta: float = 1e-5
     personalise: bool = False
-    personalise_epochs: int = 5
+    personalise_epochs: int = DEFAULTS.personalise_epochs
     max_update_norm: float = 50.0  # a training update moving the weights further is refused
     max_weight_ratio: float = 4.0  # no store weighs more than this times the round's lower median
     release_min_auc: float = 0.55  # no release whose pooled held-out AUC is below this (0.5: chance)
@@ -136,3 +140,18 @@ class FederationSettings:
         from .reply_checks import ReplyLimits  # flwr: only where replies are checked
 
         return ReplyLimits(self.max_update_norm, self.max_weight_ratio)
+
+
+def flower_app_config() -> dict[str, Any]:
+    """The `[tool.flwr.app.config]` table of server/flower_app/pyproject.toml: every run config key with its
+    default ("" for the ones each run must give)."""
+    return {f.name.replace("_", "-"): "" if f.default is MISSING else f.default for f in fields(FederationSettings)}
+
+
+def render_flower_app_config() -> str:
+    """That table as TOML, to paste into the Flower App's pyproject.toml when a setting or default changes."""
+    lines = ["[tool.flwr.app.config]"]
+    for key, value in flower_app_config().items():
+        text = ("true" if value else "false") if isinstance(value, bool) else json.dumps(value)
+        lines.append(f"{key} = {text}")
+    return "\n".join(lines) + "\n"

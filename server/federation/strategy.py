@@ -9,14 +9,21 @@ again. Aggregation still uses Flower's own FedAvg code; FedProx is FedAvg plus
 Before anything is aggregated, every reply goes through reply_checks: a
 store is its authenticated node, a non-finite, misshaped or far-flung update
 is refused with its reason, and no store's weight outgrows the others'.
+
+A round is one exchange: there is no evaluation message. From round 2 on, a
+training message asks each store to evaluate the weights it receives (the
+previous round's result) before training on them, and the reply carries
+that evaluation in its own record; it is recorded as the previous round's
+metrics. The last round's model is evaluated by the calibration message that
+follows the rounds (rounds.py), which needs those very histograms anyway.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from logging import INFO, WARNING
 from typing import Any
 
@@ -29,9 +36,12 @@ from flwr.supercore import log
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
 from models.federated import auc_from_histogram
+from models.flower_protocol import TIMINGS, Config, Metric, Record
+
+AVERAGED = (Metric.EXAMPLES, Metric.UNIT_WEIGHT, Metric.TRAIN_LOSS)  # the training metrics every reply has
 
 from .reply_checks import (
-    ReplyLimits, cap_mass, cap_weights, evaluation_check, node_of, store_names, training_check, usable,
+    ReplyLimits, cap_mass, cap_weights, evaluation_check, metrics_of, node_of, store_names, training_check, usable,
 )
 
 
@@ -53,34 +63,50 @@ def reply_bytes(message: Message) -> tuple[int, int]:
     return arrays, message_bytes
 
 
-def reply_timing(replies: list[Message]) -> dict[str, dict[str, float]]:
-    """Per store: the training and preparation time it reports, and the size of its reply."""
-    timing: dict[str, dict[str, float]] = {"train_seconds": {}, "prepare_seconds": {}, "array_bytes": {}, "message_bytes": {}}
+def store_timing(replies: list[Message]) -> dict[str, dict[str, float]]:
+    """Per store: the seconds it reports for each step of its work, and the size of its reply."""
+    timing: dict[str, dict[str, float]] = {key.replace("-", "_"): {} for key in TIMINGS}
+    timing.update(array_bytes={}, message_bytes={})
     names = store_names(replies)
     for message in replies:
         store = names[node_of(message)]
-        metrics = next(iter(message.content.metric_records.values()), {})
-        for key in ("train-seconds", "prepare-seconds"):
-            if key in metrics:
-                timing[key.replace("-", "_")][store] = float(metrics[key])  # type: ignore[arg-type]
+        metrics = message.content.metric_records.get(Record.METRICS, {})
+        for key in TIMINGS:
+            value = metrics.get(key)
+            if isinstance(value, (int, float)) and np.isfinite(value) and value >= 0:
+                timing[key.replace("-", "_")][store] = float(value)
         timing["array_bytes"][store], timing["message_bytes"][store] = reply_bytes(message)
     return timing
 
 
-def pooled_evaluation(records: list[RecordDict], weight_key: str) -> MetricRecord:
+def round_timing(wall_seconds: float, stores: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """A round's wall time, the slowest store's training, and the rest: the federation's overhead."""
+    slowest = max(stores.get("train_seconds", {}).values(), default=None)
+    return {"round_wall_seconds": wall_seconds, "slowest_train_seconds": slowest,
+            "overhead_seconds": None if slowest is None else max(0.0, wall_seconds - slowest), **stores}
+
+
+def _weights(metrics: list[Mapping[str, Any]], weight_key: str, limits: ReplyLimits) -> np.ndarray:
+    """Each store's weight in a pooled evaluation: its examples, bounded like an update's (1 each under DP)."""
+    if weight_key == Metric.UNIT_WEIGHT:
+        return np.ones(len(metrics))
+    claimed = np.array([float(m[Metric.EXAMPLES]) for m in metrics])
+    lower_median = np.sort(claimed)[(len(claimed) - 1) // 2]
+    return np.minimum(claimed, max(limits.max_weight_ratio * lower_median, 1.0)) if len(claimed) > 1 else claimed
+
+
+def pooled_evaluation(metrics: list[Mapping[str, Any]], weight_key: str, limits: ReplyLimits) -> dict[str, float]:
     """Chain-wide metrics: histograms are summed (exact pooled AUC), losses weighted by examples."""
-    metrics = [next(iter(r.metric_records.values())) for r in records]
-    weights = np.array([float(m[weight_key]) for m in metrics])
-    churned = np.sum([np.asarray(m["hist-churned"]) for m in metrics], axis=0)
-    stayed = np.sum([np.asarray(m["hist-stayed"]) for m in metrics], axis=0)
-    result = {
-        "loss": float(np.average([float(m["loss"]) for m in metrics], weights=weights)),
-        "churn-rate": float(np.average([float(m["churn-rate"]) for m in metrics], weights=weights)),
-        "auc": auc_from_histogram(churned, stayed),
-        "mean-store-auc": float(np.mean([float(m["auc"]) for m in metrics])),
-        "examples": float(weights.sum()),
+    weights = _weights(metrics, weight_key, limits)
+    churned = np.sum([np.asarray(m[Metric.HIST_CHURNED]) for m in metrics], axis=0)
+    stayed = np.sum([np.asarray(m[Metric.HIST_STAYED]) for m in metrics], axis=0)
+    return {
+        Metric.LOSS: float(np.average([float(m[Metric.LOSS]) for m in metrics], weights=weights)),
+        Metric.CHURN_RATE: float(np.average([float(m[Metric.CHURN_RATE]) for m in metrics], weights=weights)),
+        Metric.AUC: auc_from_histogram(churned, stayed),
+        Metric.MEAN_STORE_AUC: float(np.mean([float(m[Metric.AUC]) for m in metrics])),
+        Metric.POOLED_EXAMPLES: float(weights.sum()),
     }
-    return MetricRecord(result)
 
 
 @dataclass
@@ -92,17 +118,24 @@ class RoundRecord:
     evaluated: list[str] = field(default_factory=list)
     failures: int = 0
     train_loss: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # the evaluation of the weights this round produced
     per_store_auc: dict[str, float] = field(default_factory=dict)
     skipped: str = ""
     refused: dict[str, str] = field(default_factory=dict)  # store -> why its reply was not used
     capped: dict[str, str] = field(default_factory=dict)  # store -> the weight it claimed and the one counted
-    # Wall seconds of the training phase and of the whole round (training + evaluation) as the
-    # server saw them, and per store what it reported (train/prepare seconds) and sent (bytes).
+    # The round's wall time as the server saw it, the slowest store's training, the overhead (the rest),
+    # and per store what it reported (startup, prepare, evaluate and train seconds) and sent (bytes).
     timing: dict[str, Any] = field(default_factory=dict)
+    privacy: dict[str, Any] | None = None  # the budget spent up to this round (differential privacy only)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> RoundRecord:
+        """A record from a checkpoint's history (keys it does not know are left out)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in entry.items() if k in known})
 
 
 class BoundedFedAvg(FedAvg):
@@ -113,7 +146,7 @@ class BoundedFedAvg(FedAvg):
     """
 
     def __init__(self, *, node_wait_seconds: float, proximal_mu: float = 0.0, exact_sample: bool = False, **kwargs: Any):
-        super().__init__(evaluate_metrics_aggr_fn=pooled_evaluation, **kwargs)
+        super().__init__(fraction_evaluate=0.0, arrayrecord_key=Record.ARRAYS, configrecord_key=Record.CONFIG, **kwargs)
         self.node_wait_seconds = node_wait_seconds
         self.proximal_mu = proximal_mu
         self.exact_sample = exact_sample  # DP accounting needs the same sample size every round
@@ -127,25 +160,21 @@ class BoundedFedAvg(FedAvg):
             log(WARNING, "Round %s: skipping %s: %s", server_round + self.round_offset, what, reason)
             self.skipped[server_round + self.round_offset] = reason
             return []
-        exact = self.exact_sample and what == "training"
-        size = minimum if exact else max(minimum, int(len(nodes) * fraction))
+        size = minimum if self.exact_sample else max(minimum, int(len(nodes) * fraction))
         return random.sample(nodes, min(size, len(nodes)))
-
-    def _messages(self, nodes: list[int], arrays: ArrayRecord, config: ConfigRecord, kind: str) -> list[Message]:
-        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
-        return [Message(content=record, message_type=kind, dst_node_id=node) for node in nodes]
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         nodes = self._sample(grid, server_round, self.fraction_train, self.min_train_nodes, "training")
-        config["server-round"] = server_round + self.round_offset
+        number = server_round + self.round_offset
+        config[Config.SERVER_ROUND] = number
+        config[Config.EVALUATE_INCOMING] = number > 1  # the weights sent are a finished round's result
         if self.proximal_mu > 0:
-            config["proximal-mu"] = self.proximal_mu
-        return self._messages(nodes, arrays, config, MessageType.TRAIN)
+            config[Config.PROXIMAL_MU] = self.proximal_mu
+        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+        return [Message(content=record, message_type=MessageType.TRAIN, dst_node_id=node) for node in nodes]
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
-        nodes = self._sample(grid, server_round, self.fraction_evaluate, self.min_evaluate_nodes, "evaluation")
-        config["server-round"] = server_round + self.round_offset
-        return self._messages(nodes, arrays, config, MessageType.EVALUATE)
+        return []  # evaluation rides on the next training message, or on the calibration after the last round
 
 
 class RoundKeeper(Strategy):
@@ -161,6 +190,15 @@ class RoundKeeper(Strategy):
         self.rounds: dict[int, RoundRecord] = {}
         self._started: dict[int, float] = {}  # round -> when its training was configured
         self._sent: dict[int, dict[str, np.ndarray]] = {}  # round -> the global weights its training started from
+
+    def restore(self, history: list[dict[str, Any]]) -> None:
+        """The rounds of a checkpoint, so that a resumed federation completes the last one's evaluation."""
+        for entry in history:
+            record = RoundRecord.from_dict(entry)
+            self.rounds[record.round] = record
+
+    def history(self) -> list[dict[str, Any]]:
+        return [self.rounds[number].as_dict() for number in sorted(self.rounds)]
 
     def _refused(self, record: RoundRecord, refused: dict[str, str]) -> None:
         for store, reason in refused.items():
@@ -179,6 +217,26 @@ class RoundKeeper(Strategy):
     def _elapsed(self, server_round: int) -> float:
         return time.monotonic() - self._started.get(server_round, time.monotonic())
 
+    def evaluated(self, number: int, replies: list[Message], name: str = Record.METRICS) -> list[Message]:
+        """Record the evaluation of round `number`'s weights carried by `replies` (their metric record
+        `name`); return the usable ones."""
+        carrying = [r for r in replies if r.has_error() or name in r.content.metric_records]
+        if number < 1 or not carrying:
+            return []
+        record = self.rounds.setdefault(number, RoundRecord(number))
+        good, refused = usable(carrying, evaluation_check(self.limits, name), "evaluation")
+        self._refused(record, refused)
+        record.failures += len(refused) + (sum(r.has_error() for r in carrying) if name == Record.METRICS else 0)
+        if not good:
+            return []
+        cap_mass(good, (Metric.HIST_CHURNED, Metric.HIST_STAYED), self.limits, name)
+        metrics = [metrics_of(m, name) for m in good]
+        names = store_names(good)
+        record.metrics = pooled_evaluation(metrics, self.bounded.weighted_by_key, self.limits)
+        record.evaluated = sorted(names.values())
+        record.per_store_auc = {names[node_of(m)]: float(e[Metric.AUC]) for m, e in zip(good, metrics)}
+        return good
+
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         self._started[server_round] = time.monotonic()
         self._sent = {server_round: {name: np.asarray(value, dtype=np.float64)
@@ -186,18 +244,23 @@ class RoundKeeper(Strategy):
         return self.strategy.configure_train(server_round, arrays, config, grid)
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
-        return self.strategy.configure_evaluate(server_round, arrays, config, grid)
+        return []  # see the module's docstring
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         replies = list(replies)
         record = self.record(server_round)
+        self.evaluated(record.round - 1, replies, Record.EVALUATION)  # the weights this round started from
         check = training_check(self._sent.get(server_round, {}), self.limits)
         good, refused = usable(replies, check, "training")
         self._refused(record, refused)
-        record.timing = {"train_wall_seconds": self._elapsed(server_round), **reply_timing(good)}
+        record.timing = store_timing(good)
         record.failures += len(replies) - len(good)
         for failed in (m for m in replies if m.has_error()):
             log(WARNING, "Store node %s failed training: %s", failed.metadata.src_node_id, failed.error.reason)
+        for reply in good:  # what Flower averages: the weights and one metric record of the keys it averages
+            reply.content.metric_records.pop(Record.EVALUATION, None)
+            metrics = reply.content.metric_records[Record.METRICS]
+            reply.content[Record.METRICS] = MetricRecord({key: metrics[key] for key in AVERAGED})
         if len(good) < self.min_train_replies:
             if not record.skipped:
                 record.skipped = f"{len(good)} training replies, {self.min_train_replies} needed"
@@ -211,29 +274,12 @@ class RoundKeeper(Strategy):
             return None, None
         if arrays is not None:
             record.trained = sorted(store_names(good).values())
-        if metrics is not None and "train-loss" in metrics:
-            record.train_loss = float(metrics["train-loss"])  # type: ignore[arg-type]
+        if metrics is not None and Metric.TRAIN_LOSS in metrics:
+            record.train_loss = float(metrics[Metric.TRAIN_LOSS])  # type: ignore[arg-type]
         return arrays, metrics
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
-        replies = list(replies)
+        """No evaluation message is sent: this closes the round's clock."""
         record = self.record(server_round)
-        good, refused = usable(replies, evaluation_check(self.limits), "evaluation")
-        self._refused(record, refused)
-        record.timing["round_wall_seconds"] = self._elapsed(server_round)
-        record.failures += len(replies) - len(good)
-        if not good:
-            return None
-        cap_weights(good, self.bounded.weighted_by_key, self.limits)
-        cap_mass(good, ("hist-churned", "hist-stayed"), self.limits)
-        try:
-            metrics = self.strategy.aggregate_evaluate(server_round, good)
-        except InconsistentMessageReplies:
-            return None
-        names = store_names(good)
-        record.evaluated = sorted(names.values())
-        record.per_store_auc = {names[node_of(m)]: float(next(iter(m.content.metric_records.values()))["auc"])
-                                for m in good}
-        if metrics is not None:
-            record.metrics = {k: float(v) for k, v in metrics.items()}  # type: ignore[arg-type]
-        return metrics
+        record.timing = round_timing(self._elapsed(server_round), record.timing)
+        return None

@@ -15,13 +15,15 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.flower_protocol import SUPEREXEC_ENV
+
 from ..processes import VENV_BIN, end_group, end_tree, free_port, kill_group, wait_for_port
 
 
 def flower_env(flwr_home: Path, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a Flower process: its own FLWR_HOME, no telemetry, this install's scripts first."""
     env = dict(os.environ if base is None else base)
-    env.update({"FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0",
+    env.update({"FLWR_HOME": str(flwr_home), "FLWR_TELEMETRY_ENABLED": "0", **SUPEREXEC_ENV,
                 "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"})
     return env
 

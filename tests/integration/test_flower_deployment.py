@@ -92,6 +92,12 @@ def test_federation_survives_a_lost_store_and_a_killed_superlink(deployment: Dep
     assert summary["rounds"][2]["trained"] == ["store-01", "store-02"]
     assert (Path(summary["release_dir"]) / "model.onnx").exists()
     assert summary["manifest"]["metrics"]["auc"] > 0.8
+    # what each round cost, as the server and the stores' own ClientApp processes measured it
+    for entry in summary["rounds"]:
+        timing = entry["timing"]
+        assert timing["round_wall_seconds"] >= timing["slowest_train_seconds"] > 0, timing
+        assert set(timing["startup_seconds"]) == set(entry["trained"]), timing
+        assert all(0 < seconds < timing["round_wall_seconds"] for seconds in timing["startup_seconds"].values())
     # the rounds helped: the stores that took part throughout rank their own customers better than after round 1
     first, last = (summary["rounds"][i]["per_store_auc"] for i in (0, 2))
     survivors = ("store-01", "store-02")

@@ -35,10 +35,10 @@ POISON = textwrap.dedent('''
     if any("clientapp" in part for part in sys.argv):
         import numpy as np
 
-        from edge_agent import federated_store
+        from edge_agent import federated_store, training_rows
 
-        trainer = federated_store.StoreTrainer
-        honest_train, honest_moments = trainer.train, trainer.moments
+        trainer, rows = federated_store.StoreTrainer, training_rows.StoreRows
+        honest_train, honest_moments = trainer.train, rows.moments
 
         def train(self, *args, **kwargs):
             weights, metrics = honest_train(self, *args, **kwargs)
@@ -48,8 +48,9 @@ POISON = textwrap.dedent('''
             count, total, squares = honest_moments(self)
             return count * 1e9, total * np.nan, squares
 
-        trainer.train, trainer.moments = train, moments
-        trainer.store_id = property(lambda self: "store-01", lambda self, value: None)  # claims another store
+        trainer.train, rows.moments = train, moments
+        for kind in (trainer, rows):  # claims another store
+            kind.store_id = property(lambda self: "store-01", lambda self, value: None)
 ''')
 
 

@@ -14,6 +14,7 @@ import pytest
 from flwr.app import Message
 
 from edge_agent.client_app import app as client_app
+from edge_agent.federated_store import LocalSettings, StoreTrainer
 from models.export import read_manifest
 from models.network import NormStats
 from models.schema import FEATURE_NAMES
@@ -53,14 +54,42 @@ def test_federation_trains_calibrates_and_releases(chain_dbs: list[Path], tmp_pa
     outcome = run_federation(InProcessGrid(recorder, chain_dbs), settings(tmp_path, num_server_rounds=3))
     assert [r["round"] for r in outcome.rounds] == [1, 2, 3]
     assert all(r["trained"] == ["store-01", "store-02", "store-03"] for r in outcome.rounds)
+    assert all(r["evaluated"] == ["store-01", "store-02", "store-03"] for r in outcome.rounds)
     aucs = [r["metrics"]["auc"] for r in outcome.rounds]
     assert aucs[-1] > 0.85 and aucs[-1] >= aucs[0] - 0.01
     manifest = json.loads((outcome.release_dir / "manifest.json").read_text())
     assert manifest["training"]["mode"] == "federated" and manifest["metrics"]["auc"] > 0.85
+    assert manifest["metrics"]["auc_last_round"] == aucs[-1]
     summary = json.loads((tmp_path / "federation.json").read_text())
     assert summary["release_dir"] == str(outcome.release_dir) and len(summary["rounds"]) == 3
     calibration = outcome.model.calibration.tolist()
     assert calibration != [1.0, 0.0], "a shared calibration was fitted"
+    # One exchange per round, plus the normalisation before and the calibration after: no evaluation message.
+    kinds = [reply.metadata.message_type for reply in recorder.replies]
+    assert kinds == ["query.stats"] * 3 + ["train"] * 9 + ["query.calibrate"] * 3
+    assert summary["timing"]["exchanges"] == 5
+    for entry in summary["rounds"]:
+        timing = entry["timing"]
+        assert set(timing["train_seconds"]) == {"store-01", "store-02", "store-03"}
+        assert timing["slowest_train_seconds"] == max(timing["train_seconds"].values())
+        assert timing["overhead_seconds"] == pytest.approx(timing["round_wall_seconds"] - timing["slowest_train_seconds"])
+
+
+def test_a_rounds_metrics_are_the_evaluation_of_that_rounds_weights(chain_dbs: list[Path], tmp_path: Path) -> None:
+    """Round 1's evaluation comes back with round 2's training replies, measured before training: it is
+    exactly what each store says of round 1's checkpointed weights."""
+    chosen = settings(tmp_path, num_server_rounds=2)
+    outcome = run_federation(InProcessGrid(client_app, chain_dbs), chosen)
+    folder = CheckpointStore(tmp_path, chosen.fingerprint)
+    first = folder.latest()
+    assert first is not None
+    with np.load(folder.folder / "round-0001.npz") as archive:
+        weights = {k: archive[k] for k in archive.files if not k.startswith("__")}
+    for db in chain_dbs:
+        trainer = StoreTrainer(db, LocalSettings(chosen.as_of_day, chosen.horizon_days))
+        own = trainer.evaluate(weights, first.norm)
+        assert outcome.rounds[0]["per_store_auc"][trainer.store_id] == pytest.approx(own["auc"], abs=1e-9)
+    assert outcome.rounds[0]["metrics"]["auc"] != outcome.rounds[1]["metrics"]["auc"]
 
 
 def test_no_row_leaves_a_store(chain_dbs: list[Path], tmp_path: Path) -> None:
@@ -124,6 +153,8 @@ def test_resume_after_the_last_checkpoint(chain_dbs: list[Path], tmp_path: Path)
     kinds = [r.metadata.message_type for r in recorder.replies]
     assert "query.stats" not in kinds, "a resumed federation keeps its normalisation"
     assert kinds.count("train") == 3  # one round, three stores
+    assert all(r["metrics"]["auc"] > 0.5 for r in second.rounds), "every round evaluated, the resumed one too"
+    assert [r["metrics"] for r in second.rounds[:2]] == [r["metrics"] for r in first.rounds]
 
 
 def test_fedprox_keeps_updates_closer_to_the_global_model(chain_dbs: list[Path], tmp_path: Path) -> None:

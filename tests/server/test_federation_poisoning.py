@@ -50,9 +50,9 @@ def _arrays(reply: Message, change: Callable[[str, np.ndarray], np.ndarray]) -> 
                                            for k, v in zip(record.keys(), record.to_numpy_ndarrays())})
 
 
-def _metrics(reply: Message, **values: Any) -> None:
-    metrics = reply.content["metrics"]
-    reply.content["metrics"] = MetricRecord({**dict(metrics), **values})
+def _metrics(reply: Message, record: str = "metrics", **values: Any) -> None:
+    metrics = reply.content[record]
+    reply.content[record] = MetricRecord({**dict(metrics), **values})
 
 
 def poisoned_training(_request: Message, reply: Message, count: int) -> None:
@@ -78,12 +78,14 @@ def test_nan_inf_misshaped_huge_updates_and_nan_moments_are_refused_and_a_good_m
     def train(request: Message, reply: Message, count: int) -> None:
         spoofed_id(request, reply, count)
         poisoned_training(request, reply, count)
+        if "evaluation" in reply.content:  # the previous round's evaluation rides on this reply
+            _metrics(reply, "evaluation", loss=float("inf"))
 
-    def evaluate(request: Message, reply: Message, count: int) -> None:
+    def calibrate(request: Message, reply: Message, count: int) -> None:  # the last round's evaluation
         spoofed_id(request, reply, count)
         _metrics(reply, loss=float("inf"))
 
-    store = PoisonedStore({"query.stats": stats, "train": train, "evaluate": evaluate, "query.calibrate": evaluate})
+    store = PoisonedStore({"query.stats": stats, "train": train, "query.calibrate": calibrate})
     outcome = run_federation(InProcessGrid(store, chain_dbs), settings(tmp_path, num_server_rounds=3))
 
     assert store.seen["train"] == 3, "the poisoned store was asked every round"

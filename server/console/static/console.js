@@ -455,6 +455,8 @@ async function loadResults() {
 
 // model rounds
 
+const seconds = (value) => (value === null || value === undefined ? "–" : value.toFixed(1));
+
 async function loadRounds() {
   state.releases = await api("/api/rounds");
   const select = $("release"), current = select.value;
@@ -477,13 +479,17 @@ function renderRelease() {
   Charts.line($("auc-chart"), { title: "AUC per round", labels: release.rounds.map((r) => `round ${r.round}`),
     format: (v) => v.toFixed(3), series: [{ name: "held-out AUC", values: release.rounds.map((r) => r.auc), className: "s-auc" }] });
   $("round-table").replaceChildren(
-    el("thead", {}, el("tr", {}, ["Round", "AUC", "Loss", "Train loss", "Stores trained", "Failures", "ε spent", "Note"].map((h) => el("th", {}, h)))),
+    el("thead", {}, el("tr", {}, ["Round", "AUC", "Loss", "Train loss", "Stores trained", "Failures", "ε spent",
+      "Wall s", "Training s", "Overhead s", "Note"].map((h) => el("th", {}, h)))),
     el("tbody", {}, release.rounds.map((r) => el("tr", { dataset: { round: r.round } },
       el("td", { className: "num" }, r.round), el("td", { className: "num" }, r.auc === null ? "–" : r.auc.toFixed(3)),
       el("td", { className: "num" }, r.loss === null ? "–" : r.loss.toFixed(3)),
       el("td", { className: "num" }, r.train_loss === null ? "–" : r.train_loss.toFixed(3)),
       el("td", { title: r.trained.join(", ") }, `${r.trained.length}: ${r.trained.join(", ")}`),
       el("td", { className: "num" }, r.failures), el("td", { className: "num" }, r.epsilon === null ? "–" : r.epsilon.toFixed(2)),
+      el("td", { className: "num wall", title: "the round's wall time at the server" }, seconds(r.wall_seconds)),
+      el("td", { className: "num train", title: "the slowest store's local training" }, seconds(r.train_seconds)),
+      el("td", { className: "num overhead", title: "wall time minus that training: delivery, start-up, data, evaluation" }, seconds(r.overhead_seconds)),
       el("td", {}, r.skipped)))));
 }
 

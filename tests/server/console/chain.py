@@ -64,8 +64,11 @@ FEDERATION_SUMMARY: dict[str, Any] = {
         {"round": n, "trained": ["s1", "s2"] if n != 2 else ["s1"], "evaluated": ["s1", "s2"], "failures": int(n == 2),
          "train_loss": 0.5 - n / 20, "metrics": {"auc": auc, "loss": 0.3 - n / 50},
          "per_store_auc": {"s1": auc - 0.01, "s2": auc + 0.01}, "skipped": "",
-         "privacy": {"epsilon": 1.5 * n, "delta": 1e-5, "releases": n}}
-        for n, auc in ((1, 0.81), (2, 0.84), (3, 0.86))],
+         "privacy": {"epsilon": 1.5 * n, "delta": 1e-5, "releases": n}, "timing": timing}
+        for n, auc, timing in (
+            (1, 0.81, {"round_wall_seconds": 9.5, "slowest_train_seconds": 6.0, "train_seconds": {"s1": 6.0, "s2": 4.0}}),
+            (2, 0.84, {"round_wall_seconds": 12.0, "train_seconds": {"s1": 5.0}}),  # a summary of an earlier release
+            (3, 0.86, {}))],
     "manifest": {"version": "fed-2026-02-28-r3-abcd1234", "metrics": {"auc": 0.87},
                  "training": {"strategy": "fedavg", "stores": ["s1", "s2"]}},
     "privacy": {"epsilon": 4.5, "delta": 1e-5, "releases": 3, "noise_multiplier": 1.0, "clipping_norm": 1.0},

@@ -47,12 +47,15 @@ def test_footfall_and_conversion_per_day_and_per_hour(login: Login) -> None:
     assert login("ada").get("/api/stores/acme/s2/footfall").json()["points"] == []
 
 
-def test_model_rounds_show_auc_stores_and_privacy_budget_per_round(login: Login) -> None:
+def test_model_rounds_show_auc_stores_privacy_budget_and_cost_per_round(login: Login) -> None:
     (release,) = login("sam").get("/api/rounds").json()
     assert (release["version"], release["chain"], release["auc"], release["epsilon"]) == (
         "fed-2026-02-28-r3-abcd1234", "acme", 0.87, 4.5)
     assert [(r["round"], r["auc"], r["trained"], r["failures"], r["epsilon"]) for r in release["rounds"]] == [
         (1, 0.81, ["s1", "s2"], 0, 1.5), (2, 0.84, ["s1"], 1, 3.0), (3, 0.86, ["s1", "s2"], 0, 4.5)]
+    # what each round cost: wall time, the slowest store's training, and the rest (unknown where not recorded)
+    assert [(r["wall_seconds"], r["train_seconds"], r["overhead_seconds"]) for r in release["rounds"]] == [
+        (9.5, 6.0, 3.5), (12.0, 5.0, 7.0), (None, None, None)]
 
 
 def record_red_outcomes(client: TestClient) -> None:

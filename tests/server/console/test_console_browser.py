@@ -104,6 +104,13 @@ def test_an_operator_filters_records_an_outcome_and_sees_the_uplift_change(
     assert text_of(browser, "#retrain").startswith("Model precision: 1 control outcome(s) known")
     (artifacts() / "console-uplift.png").write_bytes(browser.get_screenshot_as_png())
 
+    # the model rounds: each round's AUC and what it cost (wall time, the slowest store's training, overhead)
+    browser.find_element(By.CSS_SELECTOR, "#tabs button[data-view=rounds]").click()
+    first = "#round-table tr[data-round='1']"
+    wait.until(lambda d: text_of(d, f"{first} .overhead") == "3.5")
+    assert (text_of(browser, f"{first} .wall"), text_of(browser, f"{first} .train")) == ("9.5", "6.0")
+    assert text_of(browser, "#round-table tr[data-round='3'] .overhead") == "–"
+
     # a new alert reaches the open page without a reload
     browser.find_element(By.CSS_SELECTOR, "#tabs button[data-view=alerts]").click()
     wait.until(lambda d: d.find_element(By.ID, "alert-table").get_attribute("aria-busy") == "false")
