@@ -115,9 +115,8 @@ def test_retention_removes_events_past_the_horizon_with_the_sales(tmp_path: Path
     from edge_agent.config import load_config
     from edge_agent.daemon.supervisor import Daemon
 
-    root = Path(__file__).resolve().parent.parent.parent
     config_file = tmp_path / "edge-agent.toml"
-    config_file.write_text(f'profile = "{root / "firmware_configs" / "profiles" / "x86-minipc.toml"}"\n'
+    config_file.write_text('profile = "x86-minipc"\n'
                            f'[store]\nchain = "acme"\nstore_id = "paris-01"\ndata_dir = "{tmp_path / "data"}"\n'
                            "[retention]\ntransactions_days = 700\n")
     config = load_config(config_file)
