@@ -24,6 +24,7 @@ VIEW_LOADED = {
     "alerts": lambda d: text_of(d, "#alert-count") != "",
     "stores": lambda d: len(d.find_elements(By.CSS_SELECTOR, "#store-table tbody tr")) > 0,
     "footfall": lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ff-chart *")) > 0,
+    "quality": lambda d: text_of(d, "#dq-summary") != "",
     "results": lambda d: text_of(d, "#roi-total") != "",
     "rounds": lambda d: text_of(d, "#release-summary") != "" and len(d.find_elements(By.CSS_SELECTOR,
                                                                                       "#round-table tr")) > 1,

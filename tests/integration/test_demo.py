@@ -73,7 +73,7 @@ def test_reduced_demo_delivers_every_alert_to_the_console_and_stops_everything(t
     try:
         for browser in chromium():
             views = visit_every_view(browser, console.url, result.username, result.password)
-            assert views == ["alerts", "stores", "footfall", "results", "rounds", "users"]
+            assert views == ["alerts", "stores", "footfall", "quality", "results", "rounds", "users"]
             assert severe_errors(browser) == []
     finally:
         console.kill()

@@ -66,7 +66,7 @@ def test_federation_survives_a_lost_store_and_a_killed_superlink(deployment: Dep
     federate = subprocess.Popen(
         [str(VENV_BIN / "churn-server"), "federate", "--superlink", deployment.superlink.address,
          "--root-certificates", str(deployment.pki / "ca.crt"), "--as-of", CHAIN_AS_OF, "--state-dir", str(state),
-         "--rounds", "3", "--chain", "demo", "--set", "local-epochs=1", "--set", "round-timeout-seconds=30",
+         "--rounds", "3", "--chain", "demo", "--set", "local-epochs=1", "--set", "round-timeout-seconds=90",
          "--set", "node-wait-seconds=20", "--retries", "3", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -80,6 +80,8 @@ def test_federation_survives_a_lost_store_and_a_killed_superlink(deployment: Dep
         deployment.superlink.kill()  # the central server crashes, ServerApp and all
         time.sleep(2)
         deployment.superlink.start()  # restarted on its database: registered stores reconnect
+        # (the round timeout covers their reconnect back-off, up to 20 s, and a ClientApp start on a busy box;
+        # the lost store's messages end when the SuperLink misses two of its 30 s heartbeats)
         output, _ = federate.communicate(timeout=420)
     finally:
         if federate.poll() is None:
