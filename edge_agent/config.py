@@ -91,6 +91,7 @@ class MqttSection(_Section):
     status_every_seconds: float = Field(60, gt=0)
     metrics_every_seconds: float = Field(300, gt=0)
     max_inflight: int = Field(20, ge=1)
+    keepalive_seconds: int = Field(30, ge=5, le=3600)  # the console shows the box offline after 1.5 x this silence
 
     @field_validator("url")
     @classmethod

@@ -35,6 +35,9 @@ class BrokerConfig:
     cert_file: Path | None = None
     key_file: Path | None = None
     password_file: Path | None = None
+    # The broker publishes the box's Last Will ("offline") after 1.5 x this much silence: a short keepalive
+    # shows a dead uplink sooner, a long one spares a metered link its pings.
+    keepalive_seconds: int = 30
 
     @property
     def address(self) -> BrokerAddress:
@@ -74,7 +77,7 @@ def open_session(client: mqtt.Client, config: BrokerConfig, *, session_expiry: i
     properties.SessionExpiryInterval = session_expiry
     address = config.address
     try:
-        client.connect(address.host, address.port, keepalive=30, clean_start=False, properties=properties)
+        client.connect(address.host, address.port, keepalive=config.keepalive_seconds, clean_start=False, properties=properties)
     except (OSError, ssl.SSLError) as exc:
         raise BrokerError(f"cannot reach the broker at {address}: {exc}") from exc
     client.loop_start()

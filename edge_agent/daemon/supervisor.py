@@ -322,7 +322,8 @@ class Daemon:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             password_file.write_text(self.config.mqtt_password() or "")
             password_file.chmod(0o600)
-        broker = BrokerConfig(mqtt.url, mqtt.ca_file, mqtt.cert_file, mqtt.key_file, password_file)
+        broker = BrokerConfig(mqtt.url, mqtt.ca_file, mqtt.cert_file, mqtt.key_file, password_file,
+                              keepalive_seconds=mqtt.keepalive_seconds)
         store_cfg = self.config.store
         settings = PublisherSettings(broker, mqtt.client_id or f"{store_cfg.chain}.{store_cfg.store_id}.agent",
                                      session_expiry=int(mqtt.session_expiry_days * 86400),
