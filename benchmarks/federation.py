@@ -4,9 +4,10 @@ and the federation's overhead, and the bytes each store sends per round.
 A SuperLink and one SuperNode per store (real flower-* processes on loopback, no TLS) run the
 deployed Flower App through `churn-server federate`'s runner, over simulated store databases.
 Each store reports how long its local epochs took (`train-seconds`, measured inside the
-ClientApp); the server records each round's wall time and the size of every reply. Overhead =
-round wall time minus the slowest store's training: message delivery and polling, the ClientApp
-process starting and reading its database, and the evaluation half of the round.
+ClientApp), how long its ClientApp process took to start, to read the store and to evaluate the
+incoming global model; the server records each round's wall time (one exchange per round) and the
+size of every reply. Overhead = round wall time minus the slowest store's training. Baseline, in
+the same run: a fresh interpreter importing the ClientApp, which every message's process pays.
 
 Usage: .venv/bin/python benchmarks/federation.py [--stores 4] [--customers-per-store 800] [--rounds 3]
        [--local-epochs 5] [--threads 1] [--keep DIR]
@@ -16,7 +17,6 @@ Goal: overhead per round below the training time; the script says which one domi
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -65,35 +65,29 @@ def run_federation(address: str, state: Path, stores: int, rounds: int, local_ep
     return summary, time.perf_counter() - started
 
 
+# What a training message's ClientApp process imports before it trains: Flower, our ClientApp, the trainer (torch).
+CLIENTAPP_IMPORTS = "import flwr.clientapp, edge_agent.client_app, edge_agent.federated_store, edge_agent.training_rows"
+
+
 def clientapp_import_seconds(runs: int = 3) -> float:
-    """Baseline: a fresh interpreter importing the ClientApp (flwr, torch), which every message's process pays."""
+    """Baseline: a fresh interpreter importing what a training message's ClientApp process imports (flwr, torch)."""
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import flwr.clientapp, edge_agent.client_app"], check=True,
+        subprocess.run([sys.executable, "-c", CLIENTAPP_IMPORTS], check=True,
                        cwd=Path(__file__).resolve().parent.parent)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
-def clientapp_runtime(superlink_db: Path) -> float | None:
-    """Seconds the stores' ClientApp processes ran in total (process start to reply), as the SuperLink
-    recorded them; None if this Flower version keeps it elsewhere."""
-    try:
-        with sqlite3.connect(f"file:{superlink_db}?mode=ro", uri=True) as conn:
-            row = conn.execute("SELECT sum(clientapp_runtime) FROM run").fetchone()
-        return float(row[0]) if row and row[0] is not None else None
-    except sqlite3.Error:
-        return None
-
-
 @dataclass(frozen=True)
 class RoundFigures:
     number: int
-    wall: float  # the whole round: training and evaluation
-    train_phase: float  # configure_train to aggregate_train
+    wall: float  # the whole round, one exchange: the previous round's evaluation rides on the training reply
     slowest_training: float  # the slowest store's local epochs
-    slowest_prepare: float  # the slowest store's reading and labelling in its fresh ClientApp process
+    slowest_startup: float  # the slowest store's ClientApp process, from its start until the trainer was loaded
+    slowest_prepare: float  # the slowest store's reading and labelling (or its cached rows)
+    slowest_evaluation: float  # the slowest store's evaluation of the incoming global model
     array_bytes: list[int]  # per store: the weights in its reply
     message_bytes: list[int]  # per store: every object of its reply message
 
@@ -101,52 +95,54 @@ class RoundFigures:
     def overhead(self) -> float:
         return self.wall - self.slowest_training
 
+    @property
+    def waits(self) -> float:
+        """What no store's process accounts for: delivery and the polls on both sides."""
+        return self.overhead - self.slowest_startup - self.slowest_prepare - self.slowest_evaluation
+
+
+def _slowest(timing: dict[str, Any], key: str) -> float:
+    return max(timing.get(key, {}).values(), default=0.0)
+
 
 def round_figures(entry: dict[str, Any]) -> RoundFigures:
     timing = entry["timing"]
     return RoundFigures(
         number=int(entry["round"]),
         wall=float(timing["round_wall_seconds"]),
-        train_phase=float(timing["train_wall_seconds"]),
-        slowest_training=max(timing["train_seconds"].values()),
-        slowest_prepare=max(timing["prepare_seconds"].values(), default=0.0),
+        slowest_training=_slowest(timing, "train_seconds"),
+        slowest_startup=_slowest(timing, "startup_seconds"),
+        slowest_prepare=_slowest(timing, "prepare_seconds"),
+        slowest_evaluation=_slowest(timing, "evaluate_seconds"),
         array_bytes=[int(v) for v in timing["array_bytes"].values()],
         message_bytes=[int(v) for v in timing["message_bytes"].values()],
     )
 
 
 def print_round(r: RoundFigures) -> None:
-    print(f"round {r.number}: wall {r.wall:.1f} s (training phase {r.train_phase:.1f} s, evaluation "
-          f"{r.wall - r.train_phase:.1f} s); slowest store trained {r.slowest_training:.1f} s; overhead "
-          f"{r.overhead:.1f} s (of which loading the store's cutoffs {r.slowest_prepare:.1f} s); "
-          f"bytes sent per store: arrays {statistics.median(r.array_bytes):,.0f}, "
+    print(f"round {r.number}: wall {r.wall:.1f} s; slowest store trained {r.slowest_training:.1f} s; overhead "
+          f"{r.overhead:.1f} s (ClientApp start-up {r.slowest_startup:.1f} s, reading the store "
+          f"{r.slowest_prepare:.1f} s, evaluating the incoming model {r.slowest_evaluation:.1f} s, delivery and polls "
+          f"{r.waits:.1f} s); bytes sent per store: arrays {statistics.median(r.array_bytes):,.0f}, "
           f"message {statistics.median(r.message_bytes):,.0f}")
 
 
-def print_processes(figures: list[RoundFigures], stores: int, runtime: float | None, import_seconds: float) -> None:
-    """What the ClientApp processes cost beyond the stores' own work."""
-    messages = stores * (2 + 2 * len(figures))  # stats, a train and an evaluate per round, calibrate
-    if runtime is None:
-        print(f"cold import of the ClientApp (flwr + torch) in a fresh interpreter: {import_seconds:.1f} s (baseline)")
-        return
-    print(f"ClientApp processes: {runtime:.1f} s over {messages} messages ({runtime / messages:.1f} s each); "
-          f"cold import of the ClientApp in a fresh interpreter: {import_seconds:.1f} s (baseline, alone)")
-
-
-def print_summary(figures: list[RoundFigures], total_seconds: float) -> None:
+def print_summary(figures: list[RoundFigures], total_seconds: float, steps: dict[str, float],
+                  import_seconds: float) -> None:
     wall = statistics.median(r.wall for r in figures)
     training = statistics.median(r.slowest_training for r in figures)
     overhead = statistics.median(r.overhead for r in figures)
-    evaluation = statistics.median(r.wall - r.train_phase for r in figures)
-    prepare = statistics.median(r.slowest_prepare for r in figures)
-    rounds_total = sum(r.wall for r in figures)
+    startup = statistics.median(r.slowest_startup for r in figures)
+    waits = statistics.median(r.waits for r in figures)
     print(f"median round: wall {wall:.1f} s, training (slowest store) {training:.1f} s, overhead {overhead:.1f} s "
-          f"(evaluation half {evaluation:.1f} s, loading cutoffs {prepare:.1f} s, the rest "
-          f"{overhead - evaluation - prepare:.1f} s)")
+          f"(ClientApp start-up {startup:.1f} s, delivery and polls {waits:.1f} s)")
     print(f"bytes sent per store per round: arrays {statistics.median(b for r in figures for b in r.array_bytes):,.0f}, "
           f"message {statistics.median(b for r in figures for b in r.message_bytes):,.0f}")
-    print(f"whole federation: {total_seconds:.1f} s, of which rounds {rounds_total:.1f} s (the rest: start-up, "
-          "normalisation, calibration, export)")
+    parts = ", ".join(f"{name.removesuffix('_seconds')} {seconds:.1f} s" for name, seconds in steps.items()
+                      if name.endswith("_seconds"))
+    print(f"whole federation: {total_seconds:.1f} s ({parts}; {int(steps.get('exchanges', 0))} exchanges)")
+    print(f"baseline: a fresh interpreter importing the ClientApp and its trainer (flwr + torch), alone: {import_seconds:.1f} s; "
+          f"the round's overhead is {overhead / import_seconds:.1f} x that")
     ratio = overhead / training if training > 0 else float("inf")
     print(f"ratio overhead/training: {ratio:.2f} ({'training' if ratio < 1 else 'overhead'} dominates)")
 
@@ -177,9 +173,7 @@ def main() -> None:
             raise SystemExit("no round trained; see the logs (--keep DIR)")
         for r in figures:
             print_round(r)
-        print_processes(figures, args.stores, clientapp_runtime(folder / "flower" / "superlink" / "state.db"),
-                        import_seconds)
-        print_summary(figures, total)
+        print_summary(figures, total, summary.get("timing", {}), import_seconds)
 
 
 if __name__ == "__main__":
