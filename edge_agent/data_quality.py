@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from models.days import SECONDS_PER_DAY, day_date, epoch_day
 from models.payloads import DATA_INPUTS, OTHER_REASONS, QUALITY_MAX_REASONS
 
 from .store_db import StoreDatabase
@@ -69,11 +70,11 @@ def _last_exports(store: StoreDatabase) -> dict[str, str]:
 
 
 def _camera_gaps(store: StoreDatabase, first_day: date) -> list[dict[str, Any]]:
-    since = (first_day - date(1970, 1, 1)).days * 86400  # camera_gaps times are store-local seconds
+    since = epoch_day(first_day) * SECONDS_PER_DAY  # camera_gaps times are store-local seconds
     rows = store.conn.execute(
         "SELECT started_at / 86400, source, count(*), sum(seconds) FROM camera_gaps WHERE started_at >= ?"
         " GROUP BY 1, 2 ORDER BY 1, 2", (since,))
-    return [{"day": (date(1970, 1, 1) + timedelta(days=int(day))).isoformat(), "source": source, "gaps": int(count),
+    return [{"day": day_date(day).isoformat(), "source": source, "gaps": int(count),
              "seconds": round(float(seconds), 1)} for day, source, count, seconds in rows]
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from models.days import day_after, day_date
 from models.export import MANIFEST_FILE, MODEL_FILE, ModelFileError, read_manifest
 from models.labels import DEFAULT_LOOKBACK_DAYS, LabelError, labelled_at
 from models.metrics import log_loss, roc_auc
@@ -173,14 +174,14 @@ def canary(registry: ModelRegistry, version: str, store_db: Path, today: date | 
     candidate = OnnxChurnModel(registry.path_of(version))
     horizon = candidate.horizon_days
     today = today or datetime.now().date()
-    bound_day = (today - date(1970, 1, 1)).days + 1
+    bound_day = day_after(today)
     cutoff_day = bound_day - horizon
     data = load_store_data(store_db).until(bound_day * DAY)
     try:
         test = labelled_at(data, cutoff_day, horizon, DEFAULT_LOOKBACK_DAYS)
     except LabelError as exc:
         return CanaryVerdict(True, f"no labelled cutoff to test on ({exc}); accepted on its signature")
-    cutoff = date.fromordinal(date(1970, 1, 1).toordinal() + cutoff_day).isoformat()
+    cutoff = day_date(cutoff_day).isoformat()
     if len(test):
         candidate.check_outputs(test.values)  # raises ModelFileError: refused, whatever the canary would say
     if len(test) < MIN_CANARY_CUSTOMERS or test.labels.min() == test.labels.max():

@@ -19,6 +19,7 @@ from typing import Any
 from models.alerting import (
     AlertPolicy, AlertPolicyError, PreviousAlert, Selection, SentSoFar, in_control_group, pseudonymise, select_alerts,
 )
+from models.days import day_after, epoch_day
 from models.events import recent_events
 from models.features import build_features
 from models.payloads import ALERT_SCHEMA, OVERFLOW_SCHEMA, RECENT_EVENT_FIELDS, RECENT_EVENTS_MAX
@@ -31,7 +32,6 @@ from .store_db import StoreDatabase, utc_now_iso, write_transaction
 
 DEFAULT_LOOKBACK_DAYS = 365
 RECENT_EVENT_DAYS = 90  # how far back an alert shows the customer's own events (at most RECENT_EVENTS_MAX)
-EPOCH = date(1970, 1, 1)
 
 
 class ScoringError(Exception):
@@ -139,7 +139,7 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
     `events`: each candidate's recent events by customer id (see customer_events)."""
     now = utc_now_iso()
     conn = store.conn
-    as_of_day = (date.fromisoformat(result.as_of) - EPOCH).days
+    as_of_day = epoch_day(result.as_of)
     refs = {c.customer_id: pseudonymise(c.customer_id, policy.pseudonymise_key) for c in candidates}
     with write_transaction(conn):
         run_id = conn.execute(
@@ -202,7 +202,7 @@ def _previous_alerts_for(conn: Any, customer_ref: str) -> PreviousAlert | None:
     row = conn.execute(
         "SELECT level, as_of FROM alerts WHERE customer_ref = ? ORDER BY as_of DESC, seq DESC LIMIT 1", (customer_ref,)
     ).fetchone()
-    return PreviousAlert(row[0], (date.fromisoformat(row[1]) - EPOCH).days) if row else None
+    return PreviousAlert(row[0], epoch_day(row[1])) if row else None
 
 
 def _with_ref(candidate: ScoredCustomer, ref: str) -> ScoredCustomer:
@@ -226,7 +226,7 @@ def score_store(
         raise ScoringError("scoring needs a store database on disk")
     policy = policy or ScoringPolicy()
     day = as_of or today_in(store)
-    bound_day = (day - EPOCH).days + 1  # the day after as-of, at midnight
+    bound_day = day_after(day)  # the day after as-of, at midnight
     data = load_store_data(store.path).until(bound_day * DAY)
     table = build_features(data, bound_day, lookback_days)
     budgets = Budgets(policy.alerts.weekly_budget, policy.alerts.winback_weekly_budget)

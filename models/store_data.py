@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-DAY = 86400
+from .days import SECONDS_PER_DAY
+
+DAY = SECONDS_PER_DAY  # store-local seconds per day number (models/days.py)
 ONLINE_CHANNELS = frozenset({"online", "web", "app", "ecommerce", "e-commerce", "delivery", "click_collect"})
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from models.alerting import AlertPolicy
 from models.baselines import BASELINES, fit_baselines
+from models.days import day_date, epoch_day
 from models.labels import DEFAULT_LOOKBACK_DAYS, LabelError, LabelledSet, labelled_at, training_set
 from models.metrics import summary
 from models.risk import LEVELS, RiskConfig
@@ -55,7 +55,7 @@ Federate = Callable[[Sequence[StoreData], int, int], ChurnModel]
 
 
 def _day_text(day: int) -> str:
-    return date.fromordinal(date(1970, 1, 1).toordinal() + day).isoformat()
+    return day_date(day).isoformat()
 
 
 def _check(stores: Sequence[StoreData], spec: BacktestSpec) -> None:
@@ -101,10 +101,9 @@ def read_truth(truth_dir: Path, store_id: str) -> dict[str, int]:
     path = truth_dir / store_id / "truth.csv"
     if not path.exists():
         raise BacktestError(f"--truth: {path} does not exist")
-    epoch = date(1970, 1, 1).toordinal()
     with open(path, newline="") as handle:
         return {
-            row["customer_id"]: date.fromisoformat(row["churn_date"]).toordinal() - epoch
+            row["customer_id"]: epoch_day(row["churn_date"])
             for row in csv.DictReader(handle) if row["churn_date"]
         }
 

@@ -195,9 +195,11 @@ def backtest(
 
     Example: churn-server backtest --db store-01.db --db store-02.db --as-of 2025-09-30 --horizon-days 90 --mode local
     """
+    from models.days import day_after
+
     from .backtest import MODES, BacktestSpec, run_backtest
     from .federation.local import ENGINES, federated_predictor
-    from .train import day_after, load_stores, parse_date
+    from .train import load_stores, parse_date
 
     with one_line_errors():
         if mode not in MODES:

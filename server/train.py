@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from models.days import day_after
 from models.export import write_model_dir
 from models.labels import DEFAULT_HORIZON_DAYS, LabelError, plan_cutoffs
 from models.network import NetworkConfig
@@ -26,10 +27,6 @@ from .errors import TrainingError
 
 MAX_ROWS_PER_STORE = 100_000  # a uniform sample beyond this: training time stays bounded on long histories
 
-
-def day_after(as_of: date) -> int:
-    """The as-of boundary as a day number: everything before the end of `as_of` is visible."""
-    return (as_of - date(1970, 1, 1)).days + 1
 
 
 def parse_date(text: str, option: str = "--as-of") -> date:

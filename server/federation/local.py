@@ -10,12 +10,12 @@ SuperLink, no SuperNodes), much faster, for tests and quick experiments.
 from __future__ import annotations
 
 import tempfile
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.days import day_date
 from models.export import INPUT_NAME, OUTPUT_NAME, curve_at
 from models.network import SURVIVAL_HORIZONS
 from models.scoring import ChurnModel
@@ -40,7 +40,7 @@ ENGINES = ("deployment", "in-process")
 def federated_predictor(db_paths: list[Path], as_of_day: int, horizon_days: int, rounds: int = 5,
                         engine: str = "deployment", **overrides: Any) -> ChurnModel:
     """For `churn-server backtest --mode federated`: train by federation, return the released model."""
-    as_of = (date(1970, 1, 1) + timedelta(days=as_of_day - 1)).isoformat()
+    as_of = day_date(as_of_day - 1).isoformat()
     with tempfile.TemporaryDirectory(prefix="federated-backtest-") as work:
         settings = FederationSettings(
             as_of=as_of, state_dir=str(Path(work) / "state"), horizon_days=horizon_days, num_server_rounds=rounds,

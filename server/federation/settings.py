@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.days import day_after
 from models.flower_protocol import DEFAULTS
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class FederationSettings:
     @property
     def as_of_day(self) -> int:
         """First day after as-of (the boundary everything before is visible)."""
-        return (date.fromisoformat(self.as_of) - date(1970, 1, 1)).days + 1
+        return day_after(self.as_of)
 
     @property
     def fingerprint(self) -> str:
