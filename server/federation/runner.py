@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from ..errors import FederationRunError
 from .settings import SUMMARY_FILE, FederationSettings
 
@@ -42,12 +44,13 @@ class SuperLinkConnection:
     root_certificates: Path | None = None
 
     def toml(self) -> str:
-        lines = [f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]', f'address = "{self.address}"']
+        """The `flwr` CLI's config.toml naming this SuperLink as its default connection."""
+        entry: dict[str, Any] = {"address": self.address}
         if self.insecure:
-            lines.append("insecure = true")
+            entry["insecure"] = True
         if self.root_certificates is not None:
-            lines.append(f'root-certificates = "{self.root_certificates.resolve()}"')
-        return "\n".join(lines) + "\n"
+            entry["root-certificates"] = str(self.root_certificates.resolve())
+        return tomli_w.dumps({"superlink": {"default": CONNECTION, CONNECTION: entry}})
 
 
 def client_app_component() -> Any:
