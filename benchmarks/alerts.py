@@ -432,7 +432,7 @@ def feed(store: StoreDatabase, rate: float, seconds: float, wake: threading.Even
 def store_box(db: Path, url: str, seconds: float, rate: float, out: Path) -> None:
     """The child process: the daemon's uplink thread plus a scoring stand-in, on two connections as in the daemon."""
     from edge_agent.daemon.uplink import Uplink
-    from edge_agent.mqtt_client import BrokerConfig
+    from transport.mqtt import BrokerConfig
     from edge_agent.publisher import PublisherSettings
 
     stop, wake = threading.Event(), threading.Event()

@@ -208,7 +208,7 @@ def main() -> None:
 
     from edge_agent.ingest import ingest_files  # noqa: F401  (warm the imports before measuring nothing)
     from server.simulate import ChainSpec, simulate_chain
-    from server.mqtt_client import BrokerSettings, publish_retained
+    from transport.mqtt import BrokerConfig, publish_retained
 
     floor_daemon, floor_camera = import_floor(DAEMON_IMPORTS), import_floor(CAMERA_IMPORTS)
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp:
@@ -223,7 +223,7 @@ def main() -> None:
             customers = sorted({row["customer_id"] for row in csv.DictReader(handle) if row["customer_id"]})
         broker = Mosquitto(folder / "broker").start()
         aggregator = AggregatorProcess(folder / "central", broker.url, str(folder / "central.db")).start()
-        publish_retained(BrokerSettings(broker.url), "retail/v1/bench/model/current", release)
+        publish_retained(BrokerConfig(broker.url), "retail/v1/bench/model/current", release)
         camera = FakeCamera(make_scene(seconds=60, seed=4, fps=10), free_port()).start()
         config, data = write_config(folder, broker.url, public, camera.url)
         (data / "dropbox").mkdir(parents=True)

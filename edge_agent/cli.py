@@ -14,6 +14,7 @@ from models.contracts import ContractError
 from models.export import ModelFileError
 from models.interrupts import stop_on_interrupt_and_term
 from models.store_data import StoreDataError
+from transport.mqtt import BrokerConfig, BrokerError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -29,7 +30,6 @@ from .ingest import (
 from .quarantine import QuarantineError, export_quarantine, list_quarantine
 from .model_cli import model_app
 from .config import ConfigError, load_config
-from .mqtt_client import BrokerConfig, BrokerError
 from .publisher import PublisherSettings, publish_once
 from .score import ScoringError, load_scoring_policy, parse_as_of, score_store
 from .store_db import StoreDbError, open_store_db

@@ -11,9 +11,9 @@ import typer
 
 from models.contracts import ContractError, model_topic
 from models.release import ReleaseError, load_public_key, verify_release
+from transport.mqtt import BrokerConfig, BrokerError, read_retained
 
 from .model_registry import ModelRegistry, ModelRegistryError, install_and_activate
-from .mqtt_client import BrokerConfig, BrokerError, read_retained
 
 model_app = typer.Typer(help="Install, check, activate and roll back released churn models.", no_args_is_help=True)
 

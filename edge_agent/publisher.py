@@ -29,8 +29,8 @@ import paho.mqtt.client as mqtt
 
 from models.contracts import ack_topic, alert_topic, status_topic
 from models.payloads import STATUS_SCHEMA, PayloadError, check_ack
+from transport.mqtt import BrokerConfig, BrokerError, make_client, open_session
 
-from .mqtt_client import BrokerConfig, BrokerError, make_client, open_session
 from .outbox import Outbox
 from .store_db import StoreDatabase, utc_now_iso
 

@@ -25,6 +25,7 @@ from models.risk import RiskConfig, RiskConfigError
 from models.survival import SurvivalDataError
 from models.release import ReleaseError, generate_signing_key
 from models.store_data import StoreDataError
+from transport.mqtt import BrokerConfig, BrokerError
 
 from .aggregator import AggregatorError, AggregatorSettings, run_aggregator
 from .central import (
@@ -34,7 +35,6 @@ from .central.rounds import round_cost
 from .errors import BacktestError, ConsoleError, FederationError, FederationRunError, SummaryError, TrainingError
 from .federation import FederationSettings, FederationSettingsError
 from .federation.runner import SuperLinkConnection, federate
-from .mqtt_client import BrokerSettings, MqttError
 from .pki_cli import pki_app
 from .release import release_model
 from .simulate import ChainSpec, SimulationError, StoreSummary, simulate_chain
@@ -58,7 +58,7 @@ app.add_typer(pki_app, name="pki")
 
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     SimulationError, TrainingError, BacktestError, StoreDataError, LabelError, SurvivalDataError,
-    FederationError, FederationSettingsError, FederationRunError, ReleaseError, MqttError, ContractError,
+    FederationError, FederationSettingsError, FederationRunError, ReleaseError, BrokerError, ContractError,
     CentralDbError, AggregatorError, ConsoleError, SummaryError,
 )
 DbsOption = Annotated[list[Path], typer.Option("--db", help="A store database; repeat for each store.")]
@@ -416,7 +416,7 @@ def release(
     Example: churn-server release --model state/release/fed-2026-11-22-r5-1a2b --chain acme --signing-key release.key --mqtt mqtts://release@broker:8883 --ca-file ca.crt --password-file release.mqtt-password
     """
     with one_line_errors():
-        broker = BrokerSettings(mqtt_url, ca_file, cert_file, key_file, password_file) if mqtt_url else None
+        broker = BrokerConfig(mqtt_url, ca_file, cert_file, key_file, password_file) if mqtt_url else None
         result = release_model(model, chain, signing_key, broker=broker, out=out, rollback=rollback)
     if as_json:
         print_json(result)
@@ -444,7 +444,7 @@ def aggregator_command(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("churn.aggregator.mqtt").setLevel(logging.WARNING)
     with one_line_errors():
-        broker = BrokerSettings(mqtt_url, ca_file, cert_file, key_file, password_file)
+        broker = BrokerConfig(mqtt_url, ca_file, cert_file, key_file, password_file)
         settings = AggregatorSettings(broker, group, client_id, session_expiry)
         run_aggregator(db, settings)
 

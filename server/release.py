@@ -8,12 +8,12 @@ from typing import Any
 
 from models.contracts import model_topic
 from models.release import build_release, load_private_key
+from transport.mqtt import BrokerConfig, publish_retained
 
-from .mqtt_client import BrokerSettings, publish_retained
 
 
 def release_model(
-    model_dir: Path, chain: str, signing_key: Path, *, broker: BrokerSettings | None = None, out: Path | None = None,
+    model_dir: Path, chain: str, signing_key: Path, *, broker: BrokerConfig | None = None, out: Path | None = None,
     rollback: bool = False,
 ) -> dict[str, Any]:
     """Sign `model_dir` for `chain`; write the document to `out` and/or publish it retained. Boxes take only a

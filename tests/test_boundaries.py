@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
     "edge_agent": {"server", "demo"},
     "server": {"edge_agent", "demo"},
-    "models": {"server", "edge_agent", "demo", "flwr", "paho", "cv2", "fastapi"},
+    "models": {"server", "edge_agent", "demo", "transport", "flwr", "paho", "cv2", "fastapi"},
+    "transport": {"server", "edge_agent", "demo", "flwr", "cv2", "fastapi"},
 }
 
 
@@ -41,8 +42,8 @@ def test_package_imports_stay_inside_their_boundary(package: str) -> None:
 # --- what each side installs: pyproject's base dependencies plus its extra ---
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-SIDES = {"models": [], "edge_agent": ["store"], "server": ["central"], "demo": ["store", "central"]}
-OURS = {"models", "edge_agent", "server", "demo", "benchmarks", "tests"}
+SIDES = {"models": [], "transport": [], "edge_agent": ["store"], "server": ["central"], "demo": ["store", "central"]}
+OURS = {"models", "transport", "edge_agent", "server", "demo", "benchmarks", "tests"}
 
 
 def distribution(name: str) -> str:

@@ -39,11 +39,11 @@ from typing import Any
 from models.alerting import AlertPolicy
 from models.flower_protocol import SUPEREXEC_ENV, Node
 from models.risk import RiskConfig
+from transport.mqtt import BrokerConfig
 
 from ..config import EdgeConfig
 from ..ingest import IngestCounts
 from ..model_registry import ModelRegistry
-from ..mqtt_client import BrokerConfig
 from ..outbox import Outbox
 from ..publisher import PublisherSettings
 from ..score import ScoringPolicy, score_store

@@ -23,9 +23,9 @@ from typing import Any
 
 from models.contracts import metrics_topic, model_topic
 from models.payloads import METRICS_SCHEMA
+from transport.mqtt import BrokerError
 
 from ..data_quality import data_quality
-from ..mqtt_client import BrokerError
 from ..publisher import AlertPublisher, PublisherSettings
 from ..store_db import StoreDatabase, utc_now_iso
 

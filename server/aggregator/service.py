@@ -32,9 +32,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.exc import OperationalError
 
 from models.contracts import all_stores_topic
+from transport.mqtt import BrokerConfig, make_client
 
 from ..central import SCHEMA_VERSION, CentralDb, driver_message, open_central_db
-from ..mqtt_client import BrokerSettings, new_client
 from .acks import AckBatcher
 from .handling import BatchOutcome, Incoming, handle_batch
 
@@ -63,7 +63,7 @@ class AggregatorError(Exception):
 class AggregatorSettings:
     """How one aggregator joins the broker; `receive_maximum` bounds the messages awaiting their commit."""
 
-    broker: BrokerSettings
+    broker: BrokerConfig
     group: str = "churn-aggregators"
     client_id: str | None = None
     session_expiry: int = 86_400
@@ -106,7 +106,7 @@ class Aggregator:
         self._connection = 0
         self._fatal: str | None = None
         self._stop = threading.Event()
-        self.client = new_client(settings.broker, settings.stable_client_id)
+        self.client = make_client(settings.broker, settings.stable_client_id)
         self.client.manual_ack_set(True)
         self.client.suppress_exceptions = True  # an error in a callback is logged, never kills the loop
         self.client.enable_logger(_paho_log)

@@ -14,10 +14,10 @@ import torch
 from edge_agent.model_registry import ModelRegistry, ModelRegistryError, install_and_activate
 from models.export import write_model_dir
 from models.release import ReleaseError, build_release, generate_signing_key, load_private_key, load_public_key, verify_release
-from server.mqtt_client import BrokerSettings
 from server.release import release_model
 from tests.conftest import run_cli, run_json
 from tests.services import Mosquitto
+from transport.mqtt import BrokerConfig
 
 TODAY = date(2025, 12, 31)  # the simulated chain's last day: labels exist for the canary
 
@@ -128,7 +128,7 @@ def test_release_over_mqtt_then_fetch_on_the_box(trained_model_dir: Path, chain_
                                                  keys: tuple[Path, Path], tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "broker").start()
     try:
-        published = release_model(trained_model_dir, "demo", keys[0], broker=BrokerSettings(broker.url))
+        published = release_model(trained_model_dir, "demo", keys[0], broker=BrokerConfig(broker.url))
         assert published["topic"] == "retail/v1/demo/model/current"
         box = tmp_path / "box-models"
         result = run_json("edge-agent", "model", "fetch", "--mqtt", broker.url, "--chain", "demo",

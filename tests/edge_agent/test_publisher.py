@@ -15,7 +15,6 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from edge_agent.mqtt_client import BrokerConfig
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import AlertPublisher, PublisherSettings
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
@@ -28,6 +27,7 @@ from tests.edge_agent.test_alert_outbox import customer
 from tests.mqtt_helpers import subscribe_and_wait
 from tests.secure_broker import SecureBroker, start_secure_broker
 from tests.services import Mosquitto
+from transport.mqtt import BrokerConfig
 
 
 def fill_outbox(db: Path, count: int, store_id: str = "s1") -> None:
@@ -155,7 +155,7 @@ def test_status_is_retained_and_the_last_will_says_offline(store_path: Path, bro
     holder = subprocess.Popen([sys.executable, "-c", (
         "import time\n"
         "from edge_agent.store_db import open_store_db\n"
-        "from edge_agent.mqtt_client import BrokerConfig\n"
+        "from transport.mqtt import BrokerConfig\n"
         "from edge_agent.publisher import AlertPublisher, PublisherSettings\n"
         f"store = open_store_db({str(store_path)!r})\n"
         f"p = AlertPublisher(store, PublisherSettings(BrokerConfig({broker.url!r}), 'demo.s1.publisher', session_expiry=0))\n"

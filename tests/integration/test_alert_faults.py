@@ -49,9 +49,9 @@ PARTITION_SECONDS = 20.0  # longer than that, so the partition is seen by both s
 UPLINK_SCRIPT = f"""
 import logging, signal, sys, threading
 from edge_agent.daemon.uplink import Uplink
-from edge_agent.mqtt_client import BrokerConfig
 from edge_agent.publisher import PublisherSettings
 from edge_agent.store_db import open_store_db
+from transport.mqtt import BrokerConfig
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 db, url, resend_after = sys.argv[1], sys.argv[2], float(sys.argv[3])
 stop, wake = threading.Event(), threading.Event()

@@ -22,11 +22,11 @@ from edge_agent.store_db import open_store_db
 from models.alerting import AlertPolicy
 from server.broker_accounts import add_bridge
 from server.pki import service_certificate
-from server.mqtt_client import BrokerSettings, publish_retained
 from tests.conftest import run_cli, run_json
 from tests.edge_agent.test_alert_outbox import customer
 from tests.secure_broker import SecureBroker, start_secure_broker
 from tests.services import AggregatorProcess
+from transport.mqtt import BrokerConfig, publish_retained
 
 pytestmark = pytest.mark.integration
 MODEL_TOPIC = "retail/v1/demo/model/current"
@@ -80,7 +80,7 @@ def test_alerts_cross_the_bridge_and_their_acks_come_back(region: Region, tmp_pa
 
 def test_the_retained_release_reaches_the_stores_of_the_region(region: Region) -> None:
     release = json.dumps({"version": "v-north"}).encode()
-    publish_retained(BrokerSettings(f"mqtt://release@127.0.0.1:{region.central.plain_port}",
+    publish_retained(BrokerConfig(f"mqtt://release@127.0.0.1:{region.central.plain_port}",
                                     password_file=region.central.accounts / "release.mqtt-password"),
                      MODEL_TOPIC, release)
     received: list[bytes] = []

@@ -26,13 +26,13 @@ from edge_agent.footfall.synthetic import make_scene
 from models.release import build_release, generate_signing_key, load_private_key
 from server.central import open_central_db, tables
 from server.central.reads import list_alerts
-from server.mqtt_client import BrokerSettings, publish_retained
 from server.processes import free_port
 from server.simulate import ChainSpec, simulate_chain
 from tests.conftest import run_cli
 from tests.fake_camera import FakeCamera
 from tests.polling import wait_until
 from tests.services import VENV_BIN, AggregatorProcess, Mosquitto
+from transport.mqtt import BrokerConfig, publish_retained
 
 pytestmark = pytest.mark.integration
 MODEL_TOPIC = "retail/v1/demo/model/current"
@@ -85,7 +85,7 @@ def site(trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     private = folder / "release.key"
     public = generate_signing_key(private)
     release = build_release(trained_model_dir, "demo", load_private_key(private))
-    publish_retained(BrokerSettings(broker.url), MODEL_TOPIC, json.dumps(release).encode())
+    publish_retained(BrokerConfig(broker.url), MODEL_TOPIC, json.dumps(release).encode())
     camera = FakeCamera(make_scene(seconds=20, seed=4, fps=10), free_port()).start()
     try:
         yield Site(folder, broker, aggregator, public, release,
@@ -252,7 +252,7 @@ def test_the_daemon_delivers_alerts_and_a_sigkill_loses_and_duplicates_nothing(s
 
         # A release that is not ours is refused; the active model keeps serving.
         forged = {**site.release, "version": "forged-1"}
-        publish_retained(BrokerSettings(site.broker.url), MODEL_TOPIC, json.dumps(forged).encode())
+        publish_retained(BrokerConfig(site.broker.url), MODEL_TOPIC, json.dumps(forged).encode())
         daemon.wait(lambda h: "bad signature" in str(h["components"].get("releases", {}).get("last_refusal")), 60,
                     "the forged release refused")
         assert daemon.health()["model_version"] == site.release["version"]

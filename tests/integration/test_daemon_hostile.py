@@ -31,10 +31,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from models.release import build_release, generate_signing_key, load_private_key
-from server.mqtt_client import BrokerSettings, publish_retained
 from tests.conftest import run_cli
 from tests.integration.test_daemon import Daemon
 from tests.services import Mosquitto
+from transport.mqtt import BrokerConfig, publish_retained
 
 pytestmark = pytest.mark.integration
 MODEL_TOPIC = "retail/v1/demo/model/current"
@@ -52,7 +52,7 @@ class Box:
 
     def publish(self, document: dict[str, Any] | bytes) -> None:
         raw = document if isinstance(document, bytes) else json.dumps(document).encode()
-        publish_retained(BrokerSettings(self.broker.url), MODEL_TOPIC, raw)
+        publish_retained(BrokerConfig(self.broker.url), MODEL_TOPIC, raw)
 
     def release(self, model_dir: Path, **options: Any) -> dict[str, Any]:
         return build_release(model_dir, "demo", load_private_key(self.signing_key), **options)

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from edge_agent.daemon.uplink import Uplink
 from edge_agent.ingest import ingest_files
-from edge_agent.mqtt_client import BrokerConfig
 from edge_agent.publisher import PublisherSettings
 from edge_agent.store_db import StoreDatabase, open_store_db
 from server.central import open_central_db, tables
@@ -24,6 +23,7 @@ from server.console.accounts import create_account
 from server.console.app import create_app
 from tests.server.console.conftest import QUICK, log_in
 from tests.services import AggregatorProcess, Mosquitto
+from transport.mqtt import BrokerConfig
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"

@@ -14,9 +14,9 @@ from server.aggregator import AggregatorError, AggregatorSettings, Incoming, han
 from server.aggregator.acks import MAX_IDS_PER_ACK, AckBatcher
 from server.central import CentralDb, StoredAlerts, count_alerts, list_dead_letters, open_central_db
 from server.central import tables
-from server.mqtt_client import BrokerSettings
 from tests.postgres import postgres_database
 from tests.services import churn_alert
+from transport.mqtt import BrokerConfig
 
 ALERTS = "retail/v1/acme/s1/alert/churn"
 
@@ -242,8 +242,8 @@ def test_a_large_ack_is_split() -> None:
 
 def test_settings_refuse_a_group_that_would_break_the_shared_topic() -> None:
     with pytest.raises(AggregatorError, match="--group"):
-        AggregatorSettings(BrokerSettings("mqtt://127.0.0.1:1883"), group="a/b")
-    broker = BrokerSettings("mqtt://127.0.0.1:1883")
+        AggregatorSettings(BrokerConfig("mqtt://127.0.0.1:1883"), group="a/b")
+    broker = BrokerConfig("mqtt://127.0.0.1:1883")
     settings = AggregatorSettings(broker, group="central")
     assert settings.stable_client_id == AggregatorSettings(broker, group="central").stable_client_id, "same on restart"
     assert settings.subscriptions()[0][0] == "$share/central/retail/v1/+/+/alert/churn"

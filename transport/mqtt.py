@@ -1,8 +1,10 @@
-"""The store box's MQTT connection: paho-mqtt v2 callbacks over MQTT v5.
+"""The one MQTT connection both sides use: paho-mqtt v2 callbacks over MQTT v5.
 
-Settings come from the box's configuration (broker URL, CA, client
-certificate, password file). MQTT v5 so that refusals (an ACL denial, a quota)
-come back as reason codes instead of silence.
+MQTT v5 because v3.1.1 hides refusals: a publish the broker's ACL denies still
+gets a plain PUBACK there, while v5 carries a reason code we can act on. The
+settings (broker URL, CA, client certificate, password file) come from a store
+box's configuration or from a central command's options; the topics and
+payloads are in models/contracts.py and models/payloads.py.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import queue
 import ssl
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +31,16 @@ class BrokerError(Exception):
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    """How this box reaches the broker."""
+    """How to reach the broker, and as whom."""
 
     url: str
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
     password_file: Path | None = None
-    # The broker publishes the box's Last Will ("offline") after 1.5 x this much silence: a short keepalive
-    # shows a dead uplink sooner, a long one spares a metered link its pings.
+    client_id: str | None = None  # None: the caller names it, or a random one for a one-off connection
+    # The broker publishes a client's Last Will after 1.5 x this much silence: a short keepalive shows a dead
+    # uplink sooner, a long one spares a metered link its pings.
     keepalive_seconds: int = 30
 
     @property
@@ -49,9 +53,12 @@ class BrokerConfig:
         return self.address.password
 
 
-def make_client(config: BrokerConfig, client_id: str) -> mqtt.Client:
+def make_client(config: BrokerConfig, client_id: str | None = None) -> mqtt.Client:
+    """A client with the config's credentials and TLS, not yet connected."""
     client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5,
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id or config.client_id or f"churn-{uuid.uuid4().hex[:12]}",
+        protocol=MQTTProtocolVersion.MQTTv5,
     )
     address = config.address
     if address.username:
@@ -66,8 +73,11 @@ def make_client(config: BrokerConfig, client_id: str) -> mqtt.Client:
     return client
 
 
-def open_session(client: mqtt.Client, config: BrokerConfig, *, session_expiry: int, timeout: float = 10.0) -> bool:
-    """Connect with a session that outlives the connection; return whether the broker kept the old one."""
+def open_session(client: mqtt.Client, config: BrokerConfig, *, session_expiry: int = 0, clean_start: bool = False,
+                 timeout: float = 10.0) -> bool:
+    """Connect and start the network loop; return whether the broker kept an earlier session.
+
+    Raises BrokerError unless the broker accepts us within `timeout`."""
     answered: queue.Queue[tuple[Any, Any]] = queue.Queue()
     client.on_connect = lambda _c, _u, flags, reason, _p: answered.put((flags, reason))
     # A broker that drops us before CONNACK (TLS expected, say) must not cost the whole timeout.
@@ -77,7 +87,8 @@ def open_session(client: mqtt.Client, config: BrokerConfig, *, session_expiry: i
     properties.SessionExpiryInterval = session_expiry
     address = config.address
     try:
-        client.connect(address.host, address.port, keepalive=config.keepalive_seconds, clean_start=False, properties=properties)
+        client.connect(address.host, address.port, keepalive=config.keepalive_seconds, clean_start=clean_start,
+                       properties=properties)
     except (OSError, ssl.SSLError) as exc:
         raise BrokerError(f"cannot reach the broker at {address}: {exc}") from exc
     client.loop_start()
@@ -97,6 +108,33 @@ def open_session(client: mqtt.Client, config: BrokerConfig, *, session_expiry: i
     return bool(flags.session_present)
 
 
+def _close(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def publish_retained(config: BrokerConfig, topic: str, payload: bytes, timeout: float = 30.0) -> None:
+    """Publish once, QoS 1, retained; return only when the broker has acknowledged it with success."""
+    client = make_client(config)
+    acknowledged = threading.Event()
+    result: dict[str, Any] = {}
+
+    def on_publish(_client: mqtt.Client, _userdata: Any, _mid: int, reason: Any, _properties: Any) -> None:
+        result["reason"] = reason
+        acknowledged.set()
+
+    client.on_publish = on_publish
+    open_session(client, config, clean_start=True)
+    try:
+        client.publish(topic, payload, qos=1, retain=True)
+        if not acknowledged.wait(timeout):
+            raise BrokerError(f"the broker did not acknowledge {topic} in {timeout:.0f} s")
+        if result["reason"].is_failure:
+            raise BrokerError(f"the broker refused {topic}: {result['reason']}")
+    finally:
+        _close(client)
+
+
 def read_retained(config: BrokerConfig, topic: str, client_id: str, timeout: float = 10.0) -> bytes | None:
     """The retained message on `topic`, or None if the broker holds none."""
     client = make_client(config, client_id)
@@ -104,7 +142,7 @@ def read_retained(config: BrokerConfig, topic: str, client_id: str, timeout: flo
     subscribed = threading.Event()
     client.on_message = lambda _c, _u, message: received.put(message.payload)
     client.on_subscribe = lambda *_args: subscribed.set()
-    open_session(client, config, session_expiry=0, timeout=timeout)
+    open_session(client, config, timeout=timeout)
     try:
         client.subscribe(topic, qos=1)
         if not subscribed.wait(timeout):
@@ -114,5 +152,4 @@ def read_retained(config: BrokerConfig, topic: str, client_id: str, timeout: flo
         except queue.Empty:
             return None
     finally:
-        client.disconnect()
-        client.loop_stop()
+        _close(client)
