@@ -16,7 +16,6 @@ from .fields import Amount, Day, Measure, Must, Origin, Payload, Seq, Time, cons
 ALERT_KINDS = ("early_warning", "win_back")
 # What an alert may carry of the customer's own events: a few, each a kind, an age and a number, never text.
 RECENT_EVENTS_MAX = 10
-RECENT_EVENT_FIELDS = ("kind", "days_ago", "value")
 MAX_DAYS_AGO = 3660
 
 
@@ -38,7 +37,6 @@ class RecentEvent(Payload):
     or a phone number has no field to travel in)."""
 
     model_config = ConfigDict(extra="forbid")
-    item_must: ClassVar[str | None] = f"must have exactly {', '.join(RECENT_EVENT_FIELDS)}"
 
     kind: one_of(EVENT_KINDS) = Field(description="the customer-events contract's kind")
     days_ago: Annotated[int, Field(ge=0, le=MAX_DAYS_AGO), Must(f"must be an integer in 0..{MAX_DAYS_AGO}")] = Field(
@@ -47,6 +45,10 @@ class RecentEvent(Payload):
     value: Annotated[Measure, Must("must be a finite number or null")] = Field(
         description="the event's number (a rating, a survey score, a returned amount), null where the kind "
                     "carries none")
+
+
+RECENT_EVENT_FIELDS = RecentEvent.field_names()
+RecentEvent.item_must = f"must have exactly {', '.join(RECENT_EVENT_FIELDS)}"
 
 
 class ChurnAlert(Payload):

@@ -12,7 +12,7 @@ import math
 import types
 import typing
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, ValidationInfo, WithJsonSchema,
@@ -42,10 +42,10 @@ def _one_of(values: tuple[str, ...]) -> Any:
     return check
 
 
-def one_of(values: tuple[str, ...], must: str | None = None) -> Any:
+def one_of(values: tuple[str, ...]) -> Any:
     """A text among `values` (published as a JSON Schema enum)."""
     return Annotated[str, AfterValidator(_one_of(values)), WithJsonSchema({"enum": list(values)}),
-                     Must(must or f"must be one of {', '.join(values)}")]
+                     Must(f"must be one of {', '.join(values)}")]
 
 
 def constant(value: str) -> Any:
@@ -143,27 +143,26 @@ class Payload(BaseModel):
         return None if info.is_required() else info.get_default()
 
     @classmethod
-    def check(cls, document: Any, context: dict[str, Any] | None = None) -> Any:
+    def check(cls, document: Any, context: dict[str, Any] | None = None) -> Self:
         """The validated model of `document`, or PayloadError naming the first field that breaks the contract."""
         try:
             return cls.model_validate(document, context=context)
         except ValidationError as exc:
-            raise PayloadError(reason(cls, exc.errors()[0])) from None
+            raise PayloadError(_reason(cls, exc.errors()[0])) from None
         except RecursionError:
             raise PayloadError("nested too deeply") from None
 
     @classmethod
     def build(cls, **fields: Any) -> dict[str, Any]:
         """The payload as sent: validated, with exactly the fields given (a null given stays a null)."""
-        known = {info.alias or name for name, info in cls.model_fields.items()}
-        unknown = sorted(set(fields) - known)
+        unknown = sorted(set(fields) - set(cls.field_names()))
         if unknown:
             raise PayloadError(f"{cls.__name__} has no field {', '.join(unknown)}")
         dumped: dict[str, Any] = cls.check(fields).model_dump(by_alias=True, exclude_unset=True)
         return dumped
 
 
-def reason(model: type[Payload], error: Any) -> str:
+def _reason(model: type[Payload], error: Any) -> str:
     """One line naming where `error` is and what the field must be."""
     if error["type"] == "payload":
         return str(error["ctx"]["reason"])
@@ -190,7 +189,7 @@ def reason(model: type[Payload], error: Any) -> str:
             where, must = path, said[0]
         current = _model_in(fields[name].annotation)
     if must is None:
-        return f"{'.'.join(str(p) for p in loc)}: {error['msg']}"
+        return f"{'.'.join(str(p) for p in loc) or 'payload'}: {error['msg']}"
     return f"field {where} {must}" if where.isidentifier() else f"{where} {must}"
 
 
