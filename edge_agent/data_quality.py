@@ -79,7 +79,7 @@ def _camera_gaps(store: StoreDatabase, first_day: date) -> list[dict[str, Any]]:
 
 
 def data_quality(store: StoreDatabase, days: int = DATA_QUALITY_DAYS, now: datetime | None = None) -> dict[str, Any]:
-    """The `data_quality` of a `retail.store-metrics/1` message (see models/payloads.py) for the last `days`
+    """The `data_quality` of a `retail.store-metrics/1` message (see models/payloads/store_health.py) for the last `days`
     store-local days, today included."""
     today = (now or datetime.now(timezone.utc)).astimezone(store.zone).date()
     first_day = today - timedelta(days=days - 1)

@@ -22,7 +22,9 @@ from models.alerting import (
 from models.days import day_after, epoch_day
 from models.events import recent_events
 from models.features import build_features
-from models.payloads import ALERT_SCHEMA, OVERFLOW_SCHEMA, RECENT_EVENT_FIELDS, RECENT_EVENTS_MAX
+from models.payloads import (
+    ALERT_SCHEMA, OVERFLOW_SCHEMA, RECENT_EVENT_FIELDS, RECENT_EVENTS_MAX, AlertOverflow, ChurnAlert,
+)
 from models.risk import RiskConfig, RiskConfigError
 from models.scoring import Budgets, ScoredCustomer, score_table
 from models.store_data import DAY, StoreData, load_store_data
@@ -73,31 +75,19 @@ def alert_id_for(chain: str, store_id: str, customer_ref: str, as_of: str) -> st
 def alert_payload(store: StoreDatabase, alert: ScoredCustomer, *, customer_ref: str, alert_id: str, seq: int,
                   as_of: str, model_version: str, created_at: str, control: bool,
                   events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The churn alert as published (contract `retail.churn-alert/1`); `events` are the customer's
-    recent events as models.events.recent_events gives them (kind, days ago, value: nothing else)."""
-    return {
-        "schema": ALERT_SCHEMA,
-        "alert_id": alert_id,
-        "seq": seq,
-        "chain": store.chain,
-        "store_id": store.store_id,
-        "customer_ref": customer_ref,
-        "as_of": as_of,
-        "risk_score": alert.risk_score,
-        "level": alert.level,
-        "action": None if control else alert.action,
-        "action_label": None if control else alert.action_label,
-        "control": control,
-        "kind": alert_kind(alert),
-        "days_silent": alert.days_silent,
-        "value_at_risk": alert.value_at_risk,
-        "reasons": [{k: r[k] for k in ("text", "feature", "value", "usual")} for r in alert.reasons],
-        "recent_events": [{k: e[k] for k in RECENT_EVENT_FIELDS} for e in (events or [])][:RECENT_EVENTS_MAX],
-        "clv_estimate": alert.clv_estimate,
-        "action_cost_cap": alert.action_cost_cap,
-        "model_version": model_version,
-        "created_at": created_at,
-    }
+    """The churn alert as published (contract `retail.churn-alert/1`), built by its model: one that breaks
+    the contract raises PayloadError here and never reaches the outbox. `events` are the customer's recent
+    events as models.events.recent_events gives them (kind, days ago, value: nothing else)."""
+    return ChurnAlert.build(
+        schema=ALERT_SCHEMA, alert_id=alert_id, seq=seq, chain=store.chain, store_id=store.store_id,
+        customer_ref=customer_ref, as_of=as_of, risk_score=alert.risk_score, level=alert.level,
+        action=None if control else alert.action, action_label=None if control else alert.action_label,
+        control=control, kind=alert_kind(alert), days_silent=alert.days_silent, value_at_risk=alert.value_at_risk,
+        reasons=alert.reasons,
+        recent_events=[{k: e[k] for k in RECENT_EVENT_FIELDS} for e in (events or [])][:RECENT_EVENTS_MAX],
+        clv_estimate=alert.clv_estimate, action_cost_cap=alert.action_cost_cap, model_version=model_version,
+        created_at=created_at,
+    )
 
 
 def alert_kind(alert: ScoredCustomer) -> str:
@@ -187,13 +177,13 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
         result.overflow = len(selection.overflow)
         if selection.overflow and not conn.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone():
             seq += 1
-            document = {
-                "schema": OVERFLOW_SCHEMA, "alert_id": alert_id, "seq": seq, "chain": store.chain,
-                "store_id": store.store_id, "as_of": result.as_of, "suppressed": len(selection.overflow),
-                "customers": [{"customer_ref": o.customer_id, "level": o.level, "risk_score": o.risk_score}
-                              for o in selection.overflow],
-                "model_version": result.model_version, "created_at": now,
-            }
+            document = AlertOverflow.build(
+                schema=OVERFLOW_SCHEMA, alert_id=alert_id, seq=seq, chain=store.chain, store_id=store.store_id,
+                as_of=result.as_of, suppressed=len(selection.overflow),
+                customers=[{"customer_ref": o.customer_id, "level": o.level, "risk_score": o.risk_score}
+                           for o in selection.overflow],
+                model_version=result.model_version, created_at=now,
+            )
             _append(conn, seq, alert_id, "overflow", document, now)
         conn.execute("UPDATE score_runs SET alerts = ? WHERE run_id = ?", (result.alerts, run_id))
 

@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from .database import CentralDb
-from .tables import alerts, dead_letters, seq_gaps, store_seq
-from .writes import ALERT_FIELDS
+from .tables import ALERT_FIELD_COLUMNS, alerts, dead_letters, seq_gaps, store_seq
+from .writes import ALERT_JSON_COLUMNS
 
 
 def list_alerts(db: CentralDb, *, chain: str | None = None, store_id: str | None = None, level: str | None = None,
                 limit: int | None = 100) -> list[dict[str, Any]]:
-    """Stored alerts, newest first, as their payload fields plus `received_at`."""
+    """Stored alerts, newest first, as their payload fields that have a column plus `received_at`."""
     query = select(alerts).order_by(alerts.c.received_at.desc(), alerts.c.seq.desc())
     for column, wanted in ((alerts.c.chain, chain), (alerts.c.store_id, store_id), (alerts.c.level, level)):
         if wanted is not None:
@@ -23,9 +23,8 @@ def list_alerts(db: CentralDb, *, chain: str | None = None, store_id: str | None
         query = query.limit(limit)
     with db.read() as connection:
         rows = connection.execute(query).mappings().all()
-    return [{**{k: row[k] for k in ALERT_FIELDS}, "reasons": json.loads(row["reasons"]),
-             "recent_events": json.loads(row["recent_events"]), "control": bool(row["control"]),
-             "received_at": row["received_at"]} for row in rows]
+    return [{**{k: json.loads(row[k]) if k in ALERT_JSON_COLUMNS else row[k] for k in ALERT_FIELD_COLUMNS},
+             "control": bool(row["control"]), "received_at": row["received_at"]} for row in rows]
 
 
 def list_dead_letters(db: CentralDb, *, limit: int | None = 100) -> list[dict[str, Any]]:

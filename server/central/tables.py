@@ -16,6 +16,8 @@ from sqlalchemy import (
     Table, Text, UniqueConstraint, false,
 )
 
+from models.payloads import ChurnAlert
+
 metadata = MetaData()
 
 
@@ -75,6 +77,9 @@ alerts = _alert_topic_message(
     Column("recent_events", Text, nullable=False, server_default="[]"),
     indexes=(Index("alerts_by_received", "received_at"), Index("alerts_by_level", "level", "as_of")),
 )
+
+# The alert's fields that have a column of their own (a list as JSON text); the others stay in `payload`.
+ALERT_FIELD_COLUMNS = tuple(name for name in ChurnAlert.field_names() if name in alerts.c)
 
 alert_overflows = _alert_topic_message(
     "alert_overflows",

@@ -16,20 +16,21 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from models.payloads import MAX_PAYLOAD_BYTES, OVERFLOW_SCHEMA
+from models.payloads import MAX_PAYLOAD_BYTES, OVERFLOW_SCHEMA, ChurnAlert
 
 from .database import insert_new, upsert
 from .sequence import advance_seqs, lock_store_seq
 from .tables import (
-    ALERT_KEY, alert_overflows, alerts, camera_gap_days, dead_letters, footfall_hourly, input_days, store_metrics,
-    stores,
+    ALERT_FIELD_COLUMNS, ALERT_KEY, alert_overflows, alerts, camera_gap_days, dead_letters, footfall_hourly,
+    input_days, store_metrics, stores,
 )
 
 MAX_KEPT_BYTES = MAX_PAYLOAD_BYTES  # a dead letter larger than any valid message keeps its digest, not its body
 MAX_TOPIC_CHARS = 512
 
-ALERT_FIELDS = ("alert_id", "seq", "chain", "store_id", "customer_ref", "as_of", "risk_score", "level", "action",
-                "action_label", "clv_estimate", "action_cost_cap", "model_version", "created_at")
+# What an optional field absent or null is stored as (control: false, kind: early_warning, a list: [])
+ALERT_ABSENT = {name: ChurnAlert.absent_means(name) for name in ALERT_FIELD_COLUMNS}
+ALERT_JSON_COLUMNS = frozenset(name for name, absent in ALERT_ABSENT.items() if isinstance(absent, list))
 
 
 @dataclass
@@ -52,12 +53,12 @@ def _alert_row(chain: str, store_id: str, document: dict[str, Any], raw: str, no
         return alert_overflows, {
             **{k: document[k] for k in ("alert_id", "seq", "as_of", "suppressed", "created_at")}, **origin,
             "customers": json.dumps(document["customers"]), "payload": raw, "received_at": now}
-    return alerts, {
-        **{k: document.get(k) for k in ALERT_FIELDS}, **origin,
-        "reasons": json.dumps(document["reasons"]), "control": bool(document.get("control", False)),
-        "kind": document.get("kind", "early_warning"),
-        "recent_events": json.dumps(document.get("recent_events") or []),
-        "payload": raw, "received_at": now}
+    row = {}
+    for name in ALERT_FIELD_COLUMNS:
+        value = document.get(name)
+        value = ALERT_ABSENT[name] if value is None else value
+        row[name] = json.dumps(value) if isinstance(value, list) else value
+    return alerts, {**row, **origin, "payload": raw, "received_at": now}
 
 
 def store_alerts(connection: Connection, chain: str, store_id: str,

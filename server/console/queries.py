@@ -19,8 +19,8 @@ from models.risk import LEVELS
 
 from ..central import CentralDb
 from ..central.tables import (
-    ALERT_KEY, alert_outcomes, alert_work, alerts, camera_gap_days, footfall_hourly, input_days, model_releases,
-    model_rounds, seq_gaps, store_metrics, stores,
+    ALERT_FIELD_COLUMNS, ALERT_KEY, alert_outcomes, alert_work, alerts, camera_gap_days, footfall_hourly, input_days,
+    model_releases, model_rounds, seq_gaps, store_metrics, stores,
 )
 from .accounts import Account
 from .data_quality import DataQualityRules, store_alarms, store_view
@@ -32,9 +32,8 @@ LEVEL_RANK = case({level: rank for rank, level in enumerate(LEVELS)}, value=aler
 STATES = ("open", "assigned", "contacted", "closed")
 RESULTS = ("stayed", "churned")
 DECAY_LEVELS = LEVELS[LEVELS.index("orange"):]
-ALERT_COLUMNS = [alerts.c[name] for name in (
-    "alert_id", "seq", "chain", "store_id", "customer_ref", "as_of", "risk_score", "level", "action", "action_label",
-    "reasons", "clv_estimate", "action_cost_cap", "model_version", "created_at", "control", "kind", "received_at")]
+# A listed alert: its fields with a column (its recent events only in its detail) and when it arrived
+ALERT_COLUMNS = [alerts.c[name] for name in ALERT_FIELD_COLUMNS if name != "recent_events"] + [alerts.c.received_at]
 WORK_COLUMNS = [alert_work.c[name] for name in (
     "assignee", "assigned_at", "contacted_at", "offer", "result", "result_at", "cost", "updated_at", "updated_by")]
 

@@ -13,6 +13,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
 from models.alerting import AlertPolicy, pseudonymise
+from models.payloads import PayloadError
 from models.scoring import ScoredCustomer
 
 
@@ -122,3 +123,15 @@ def test_acks_by_id_and_by_watermark(store_path: Path) -> None:
         assert outbox.mark_acked([], up_to_seq=2) == 2
         assert outbox.mark_acked([documents[4]["alert_id"]], None) == 0  # a repeated ack changes nothing
         assert outbox.stats().unacked == 2
+
+
+def test_an_alert_that_breaks_its_contract_never_enters_the_outbox(store_path: Path) -> None:
+    broken = customer("b", 70, "red")
+    broken.reasons[0]["value"] = float("nan")  # a model bug: the aggregator would only dead-letter it
+    with pytest.raises(PayloadError, match=r"^reasons\[0\]\.value must be a finite number or null$"):
+        run(store_path, "2025-10-01", [customer("a", 70, "red"), broken])
+    assert outbox_documents(store_path) == [], "the whole run is rolled back, nothing half-recorded"
+    run(store_path, "2025-10-01", [customer("a", 70, "red")])
+    (sent,) = outbox_documents(store_path)
+    assert sent["reasons"] == [{"text": "last visit 41 days ago, usually every 12 days",
+                                "feature": "days_since_last_visit", "value": 41.0, "usual": 12.0}]

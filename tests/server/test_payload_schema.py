@@ -1,12 +1,13 @@
 """The published JSON Schema of the churn alert (docs/alert-payload.schema.json) and the code's validator.
 
 Integrators validate alerts with the JSON Schema; the store box and the
-aggregator validate them with `models.payloads.check_alert`. The schema is
-generated here from the code's constants, the file in docs must equal it, and
-both must accept and refuse the same payloads, so neither can drift.
+aggregator validate them with the alert model (`models.payloads.check_alert`).
+The schema is generated from that model, the file in docs must equal it, and
+both must accept and refuse the same payloads (checked here with a validator
+of our own), so neither can drift.
 
 Regenerate the file after a deliberate change of the contract:
-    .venv/bin/python -m tests.server.test_payload_schema
+    .venv/bin/python -m models.payloads
 """
 
 from __future__ import annotations
@@ -21,84 +22,11 @@ import pytest
 
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
-from models.events import EVENT_KINDS
-from models.payloads import (
-    ALERT_KINDS, ALERT_SCHEMA, MAX_DAYS_AGO, RECENT_EVENT_FIELDS, RECENT_EVENTS_MAX, PayloadError, check_alert,
-)
-from models.risk import LEVELS
+from models.payloads import RECENT_EVENTS_MAX, ChurnAlert, PayloadError, check_alert
+from models.payloads.json_schema import alert_schema_text, json_schema
 from tests.edge_agent.test_alert_outbox import customer
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "alert-payload.schema.json"
-INT64_MAX = 2**63 - 1
-
-
-def _text(limit: int, description: str) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": limit, "description": description}
-
-
-def expected_schema() -> dict[str, Any]:
-    """`retail.churn-alert/1` as JSON Schema (draft 2020-12), from the constants check_alert uses."""
-    reason = {
-        "type": "object", "required": ["text", "feature"],
-        "properties": {
-            "text": {"type": "string", "description": "human-readable, e.g. 'last visit 41 days ago, usually every 12 days'"},
-            "feature": {"type": "string", "description": "the feature behind the reason"},
-            "value": {"type": ["number", "null"], "description": "the customer's value of the feature"},
-            "usual": {"type": ["number", "null"], "description": "the customer's or the store's usual value"},
-        },
-    }
-    event = {
-        "type": "object", "required": list(RECENT_EVENT_FIELDS), "additionalProperties": False,
-        "properties": {
-            "kind": {"enum": list(EVENT_KINDS), "description": "the customer-events contract's kind"},
-            "days_ago": {"type": "integer", "minimum": 0, "maximum": MAX_DAYS_AGO,
-                         "description": "days before the end of the as-of date, as the reasons count them "
-                                        "(an event on the as-of date is 1 day ago)"},
-            "value": {"type": ["number", "null"], "description": "the event's number (a rating, a survey score, a "
-                      "returned amount), null where the kind carries none"},
-        },
-    }
-    properties: dict[str, Any] = {
-        "schema": {"const": ALERT_SCHEMA, "description": "payload schema and version"},
-        "alert_id": _text(64, "unique, stable across resends; subscribers deduplicate by it"),
-        "seq": {"type": "integer", "minimum": 1, "maximum": INT64_MAX,
-                "description": "per-store message counter, monotonic, survives restarts; gaps show loss"},
-        "chain": _text(200, "retail chain (tenant); equals the topic's {chain}"),
-        "store_id": _text(200, "store; equals the topic's {store}"),
-        "customer_ref": _text(128, "loyalty id, or an HMAC of it when the store pseudonymises"),
-        "as_of": {"type": "string", "format": "date", "maxLength": 10, "description": "scoring date, YYYY-MM-DD"},
-        "risk_score": {"type": "integer", "minimum": 0, "maximum": 100},
-        "level": {"enum": list(LEVELS), "description": "risk level, from the value at risk and the store's budget"},
-        "action": {"type": ["string", "null"], "description": "intervention id; null for the control group"},
-        "action_label": {"type": ["string", "null"], "description": "the action in words"},
-        "reasons": {"type": "array", "items": reason, "description": "strongest first"},
-        "clv_estimate": {"type": "number", "minimum": 0, "description": "estimated customer lifetime value"},
-        "action_cost_cap": {"type": "number", "minimum": 0, "description": "most the action may cost"},
-        "model_version": _text(200, "model that scored the customer"),
-        "created_at": {"type": "string", "format": "date-time", "maxLength": 40, "description": "UTC, ISO 8601"},
-        "control": {"type": "boolean", "description": "held out from action to measure uplift"},
-        "kind": {"enum": list(ALERT_KINDS), "description": "early_warning: still buying, drifting away from their own "
-                 "rhythm; win_back: already lapsed by it (absent: early_warning)"},
-        "days_silent": {"type": "integer", "minimum": 0, "maximum": INT64_MAX, "description": "days since the last visit"},
-        "value_at_risk": {"type": "number", "minimum": 0,
-                          "description": "churn probability x CLV: what the level ranks by"},
-        "recent_events": {"type": "array", "items": event, "maxItems": RECENT_EVENTS_MAX,
-                          "description": "the customer's latest events, newest first: kind, days ago and a number "
-                                         "only (never a note, an account, a phone number or an e-mail)"},
-    }
-    optional = ("action_label", "control", "kind", "days_silent", "value_at_risk", "recent_events")
-    required = [name for name in properties if name not in optional]
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Churn alert (retail.churn-alert/1)",
-        "description": "Published QoS 1 on retail/v1/{chain}/{store}/alert/churn. Further fields may be added "
-                       "compatibly; consumers ignore what they do not know.",
-        "type": "object", "required": required, "properties": properties,
-    }
-
-
-def schema_text(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
 def published_schema() -> dict[str, Any]:
@@ -183,8 +111,9 @@ def recorded_alert(folder: Path) -> dict[str, Any]:
 
 
 def test_the_schema_published_in_docs_is_the_one_the_code_generates() -> None:
-    assert SCHEMA_PATH.read_text() == schema_text(expected_schema()), (
-        "docs/alert-payload.schema.json is stale: run .venv/bin/python -m tests.server.test_payload_schema")
+    assert SCHEMA_PATH.read_text() == alert_schema_text(), (
+        "docs/alert-payload.schema.json is stale: run .venv/bin/python -m models.payloads")
+    assert published_schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
 def test_an_alert_recorded_by_scoring_is_valid_for_the_schema_and_for_the_aggregator(recorded: dict[str, Any]) -> None:
@@ -221,11 +150,11 @@ REFUSED = [("schema", "retail.churn-alert/0"), ("alert_id", ""), ("alert_id", "a
 ACCEPTED = [("alert_id", "a" * 64), ("customer_ref", "c" * 128), ("risk_score", 0), ("risk_score", 100),
             ("action", None), ("control", _MISSING), ("reasons", []), ("clv_estimate", 0), ("seq", 1),
             ("created_at", "2025-10-01T06:00:00+02:00"), ("store_id", "s" * 200), ("chain", "c" * 200),
-            ("recent_events", _MISSING), ("recent_events", []),
+            ("recent_events", _MISSING), ("recent_events", None), ("recent_events", []),
             ("recent_events", [{"kind": "survey", "days_ago": 0, "value": 3}] * RECENT_EVENTS_MAX)]
 
 
-@pytest.mark.parametrize(("field", "value"), REFUSED + [(name, _MISSING) for name in expected_schema()["required"]],
+@pytest.mark.parametrize(("field", "value"), REFUSED + [(name, _MISSING) for name in json_schema(ChurnAlert)["required"]],
                          ids=lambda v: "missing" if v is _MISSING else repr(v)[:24])
 def test_the_schema_and_the_aggregator_refuse_the_same_broken_alert(recorded: dict[str, Any], field: str,
                                                                  value: Any) -> None:
@@ -249,8 +178,3 @@ def test_the_schema_uses_only_keywords_the_checker_understands() -> None:
     assert schema_errors(schema, {}) == [f"$: missing {name}" for name in schema["required"]]
     with pytest.raises(ValueError, match="pattern"):
         schema_errors({"type": "string", "pattern": "^a"}, "b")
-
-
-if __name__ == "__main__":
-    SCHEMA_PATH.write_text(schema_text(expected_schema()))
-    print(f"wrote {SCHEMA_PATH}")

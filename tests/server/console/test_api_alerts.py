@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from server.central import open_central_db
-from server.central.tables import alerts
+from server.central.tables import ALERT_FIELD_COLUMNS, alerts
+from server.console.schemas import Alert, AlertDetail
 
 from .chain import alert_document, store_documents
 from .conftest import Login
@@ -132,3 +133,13 @@ def test_the_alert_detail_shows_the_customers_recent_events_in_staff_words(login
     assert detail["recent_events"][1] == {"kind": "survey", "days_ago": 30, "value": 3, "text": "survey score 3, 30 days ago"}
     assert detail["reasons"][0]["text"] == "last visit 41 days ago, usually every 12 days"
     assert sam.get("/api/alerts/acme/s1/acme-s1-000001").json()["recent_events"] == [], "an alert sent without any"
+
+
+def test_the_api_lists_every_alert_field_the_central_database_keeps() -> None:
+    """The console's alert is the payload's fields that have a column (named by the alert model), so a
+    field added to the contract and stored cannot silently go missing from the API."""
+    kept = set(ALERT_FIELD_COLUMNS)
+    assert kept <= set(AlertDetail.model_fields) and kept - {"recent_events"} <= set(Alert.model_fields)
+    assert kept == {"alert_id", "seq", "chain", "store_id", "customer_ref", "as_of", "risk_score", "level", "action",
+                    "action_label", "reasons", "clv_estimate", "action_cost_cap", "model_version", "created_at",
+                    "control", "kind", "recent_events"}, "the alerts table's columns are the model's fields"
