@@ -37,6 +37,7 @@ def our_processes(marker: str) -> list[str]:
     return found
 
 
+@pytest.mark.timeout(600)  # the whole system end to end: minutes on a busy 2-core machine, bounded inside
 def test_reduced_demo_delivers_every_alert_to_the_console_and_stops_everything(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run_demo(DemoSpec(stores=2, customers=400, days=450, rounds=2, clip_seconds=15), out, quiet=True)

@@ -61,6 +61,7 @@ def wait_for(path: Path, seconds: float, process: subprocess.Popen[str]) -> None
         time.sleep(0.5)
 
 
+@pytest.mark.timeout(900)  # three rounds, a lost store's heartbeat expiry and a restart; each wait is bounded inside
 def test_federation_survives_a_lost_store_and_a_killed_superlink(deployment: Deployment, tmp_path: Path) -> None:
     state = tmp_path / "federation"
     federate = subprocess.Popen(
