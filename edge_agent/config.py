@@ -22,9 +22,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from models.contracts import ID_PATTERN, BrokerAddress, ContractError
 
@@ -32,6 +32,7 @@ from .config_tree import Section, explain, resolve_paths
 from .footfall.settings import CameraSettings, SourceSpec
 from .policy_sections import AlertsSection, PolicyTables, RiskSection
 
+Tree = TypeVar("Tree", bound=BaseModel)
 MIN_RETENTION_DAYS = 365 + 90 + 180  # features look back a year; labels and training cutoffs need the rest
 
 
@@ -262,23 +263,31 @@ def _merge_profile(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     return merged
 
 
-def load_config(path: Path) -> EdgeConfig:
-    """Read, merge the profile, validate, and check what can be checked before starting."""
+def _read(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text())
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    base = Path(path).resolve().parent
+
+
+def _typed(model: type[Tree], raw: dict[str, Any], path: Path) -> Tree:
+    """The file's tables as `model`, every relative path in it made absolute against the file's folder."""
     try:
-        raw = _merge_profile(raw, base)
+        return resolve_paths(model.model_validate(raw), Path(path).resolve().parent)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {explain(exc, model, raw)}") from None
+
+
+def load_config(path: Path) -> EdgeConfig:
+    """Read, merge the profile, validate, and check what can be checked before starting."""
+    raw = _read(path)
+    try:
+        raw = _merge_profile(raw, Path(path).resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    try:
-        config = resolve_paths(EdgeConfig.model_validate(raw), base)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {explain(exc, EdgeConfig, raw)}") from None
+    config = _typed(EdgeConfig, raw, path)
     try:
         check(config)
     except ConfigError as exc:
@@ -291,16 +300,7 @@ def load_policy_tables(path: Path) -> PolicyTables:
 
     The file may be the box's whole configuration: its other tables are left to load_config.
     """
-    try:
-        raw = tomllib.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        tables = resolve_paths(PolicyTables.model_validate(raw), Path(path).resolve().parent)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {explain(exc, PolicyTables, raw)}") from None
+    tables = _typed(PolicyTables, _read(path), path)
     try:
         _require_files([("alerts.pseudonymise_key_file", tables.alerts.pseudonymise_key_file)])
     except ConfigError as exc:

@@ -34,8 +34,8 @@ def _model_at(root: type[BaseModel], location: list[str | int]) -> type[BaseMode
 
 def _section_type(annotation: Any) -> type[BaseModel] | None:
     """The section model in a field's type: `AlertsSection`, `MqttSection | None`, `list[CameraEntry]`."""
-    if isinstance(annotation, type) and not getattr(annotation, "__args__", None) and issubclass(annotation, BaseModel):
-        return annotation
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation if issubclass(annotation, BaseModel) else None
     for argument in getattr(annotation, "__args__", ()):
         found = _section_type(argument)
         if found is not None:

@@ -38,7 +38,22 @@ ControlShareSection: type[Section] = create_model(
     "ControlShareSection", __base__=Section, **{level: (float | None, None) for level in LEVELS})
 
 
-class RiskSection(Section):
+class _PolicyTable(Section):
+    """A table whose policy dataclass is built once at load, so its rules are checked before the box runs."""
+
+    def policy(self) -> Any:
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _usable(self) -> _PolicyTable:
+        try:
+            self.policy()
+        except (RiskConfigError, AlertPolicyError) as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class RiskSection(_PolicyTable):
     """`[risk]`: how probabilities become levels and actions (models/risk.py)."""
 
     level_by: str = RiskConfig.level_by
@@ -57,21 +72,13 @@ class RiskSection(Section):
     drift_window_days: int = RiskConfig.drift_window_days
     drift_ratio: float = RiskConfig.drift_ratio
 
-    def config(self) -> RiskConfig:
+    def policy(self) -> RiskConfig:
         own = {level: spec.action() for level, spec in self.actions if spec is not None}
         values: dict[str, Any] = {k: getattr(self, k) for k in type(self).model_fields if k != "actions"}
         return RiskConfig(**values, actions={**DEFAULT_ACTIONS, **own})
 
-    @model_validator(mode="after")
-    def _usable(self) -> RiskSection:
-        try:
-            self.config()
-        except RiskConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return self
 
-
-class AlertsSection(Section):
+class AlertsSection(_PolicyTable):
     """`[alerts]`: cooldowns, budgets, the control group (models/alerting.py), and the pseudonymisation key."""
 
     cooldown_days: int = AlertPolicy.cooldown_days
@@ -85,20 +92,13 @@ class AlertsSection(Section):
 
     def policy(self) -> AlertPolicy:
         shares = {level: share for level, share in self.control_share if share is not None}
-        values = {k: getattr(self, k) for k in type(self).model_fields if k not in {"control_share", "pseudonymise_key_file"}}
+        own = {"control_share", "pseudonymise_key_file"}
+        values = {k: getattr(self, k) for k in type(self).model_fields if k not in own}
         return AlertPolicy(**values, control_share=shares)
 
     def pseudonymise_key(self) -> bytes | None:
         """The key's bytes; the path was made absolute against the configuration's folder when it was loaded."""
         return self.pseudonymise_key_file.read_bytes().strip() if self.pseudonymise_key_file else None
-
-    @model_validator(mode="after")
-    def _usable(self) -> AlertsSection:
-        try:
-            self.policy()
-        except AlertPolicyError as exc:
-            raise ValueError(str(exc)) from None
-        return self
 
 
 class PolicyTables(Section):

@@ -253,4 +253,4 @@ def scoring_policy(risk: RiskSection, alerts: AlertsSection) -> ScoringPolicy:
         key = alerts.pseudonymise_key()
     except OSError as exc:
         raise ScoringError(f"alerts.pseudonymise_key_file: {exc}") from exc
-    return ScoringPolicy(risk.config(), alerts.policy(), key)
+    return ScoringPolicy(risk.policy(), alerts.policy(), key)

@@ -45,7 +45,7 @@ from ..ingest import IngestCounts
 from ..model_registry import ModelRegistry
 from ..outbox import Outbox
 from ..publisher import PublisherSettings
-from ..score import score_store, scoring_policy
+from ..score import ScoringError, score_store, scoring_policy
 from ..store_db import StoreDatabase, StoreDbError, open_store_db, open_store_db_readonly, write_transaction
 from . import memory, systemd
 from .children import SupervisedChild
@@ -87,7 +87,10 @@ class Daemon:
         self.metrics = DaemonMetrics()
         data = config.store.data_dir
         self.health = Health(data, config.daemon.memory_alarm_mb, config.daemon.disk_alarm_free_mb, self.metrics)
-        self.policy = scoring_policy(config.risk, config.alerts)
+        try:
+            self.policy = scoring_policy(config.risk, config.alerts)
+        except ScoringError as exc:  # an unreadable key file: restarting will not help
+            raise DaemonError(str(exc), NEEDS_AN_OPERATOR) from None
         self.children: list[SupervisedChild] = []
         self.threads: list[threading.Thread] = []
         self.releases: queue.Queue[bytes] | None = None

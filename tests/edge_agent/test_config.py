@@ -9,6 +9,7 @@ import pytest
 
 import edge_agent
 from edge_agent.config import ConfigError, EdgeConfig, load_config
+from edge_agent.policy_sections import AlertsSection, RiskSection
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -105,10 +106,13 @@ def test_the_shipped_example_is_valid_once_its_files_exist(tmp_path: Path) -> No
         (("[store]", "[risk]\nalert_min_level = \"blue\"\n[store]"), "risk.alert_min_level"),
         (("[store]", "[[cameras]]\nname = \"door\"\nsource = \"0\"\nresize_widht = 3\n[store]"), "unknown key camera.resize_widht"),
         (("[store]", "[mqtt]\nurl = \"mqtt://broker\"\n[store]"), "models.public_key: needed to verify releases"),
-        (("[store]", "[alerts]\nweekly_budjet = 20\n[store]"), "unknown key alerts.weekly_budjet; did you mean weekly_budget?"),
-        (("[store]", "[alerts.control_share]\npurpel = 0.1\n[store]"), "unknown key alerts.control_share.purpel; did you mean purple?"),
+        (("[store]", "[alerts]\nweekly_budjet = 20\n[store]"),
+         "unknown key alerts.weekly_budjet; did you mean weekly_budget?"),
+        (("[store]", "[alerts.control_share]\npurpel = 0.1\n[store]"),
+         "unknown key alerts.control_share.purpel; did you mean purple?"),
         (("[store]", "[alerts.control_share]\nred = 1.5\n[store]"), "alerts.control_share.red must be in"),
-        (("[store]", "[risk]\nlapsed_after_gap = 4\n[store]"), "unknown key risk.lapsed_after_gap; did you mean lapsed_after_gaps?"),
+        (("[store]", "[risk]\nlapsed_after_gap = 4\n[store]"),
+         "unknown key risk.lapsed_after_gap; did you mean lapsed_after_gaps?"),
         (("[store]", "[risk.actions.red]\nname = \"call\"\n[store]"), "missing key risk.actions.red.cost"),
         (("[store]", "[camera]\nfps_budgit = 5\n[store]"), "unknown key camera.fps_budgit; did you mean fps_budget?"),
         (("[store]", "[[cameras]]\nname = \"door\"\nsource = \"0\"\nresize_width = 8\n[store]"),
@@ -148,7 +152,8 @@ def test_the_daemon_and_scoring_read_the_same_key_file_whatever_the_working_dire
     box = tmp_path / "etc"
     box.mkdir()
     (box / "customer-ref.key").write_text("the chain's key\n")
-    text = MINIMAL.format(profile=PROFILES[0], data=tmp_path / "data") + '[alerts]\npseudonymise_key_file = "customer-ref.key"\n'
+    text = MINIMAL.format(profile=PROFILES[0], data=tmp_path / "data")
+    text += '[alerts]\npseudonymise_key_file = "customer-ref.key"\n'
     config_file = write(box, text)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -165,11 +170,16 @@ def test_the_policy_tables_default_to_the_policy_dataclasses(tmp_path: Path) -> 
     from models.risk import RiskConfig
 
     config = load_config(write(tmp_path, MINIMAL.format(profile=PROFILES[0], data=tmp_path / "data")))
-    assert config.risk.config() == RiskConfig() and config.alerts.policy() == AlertPolicy()
+    assert config.risk.policy() == RiskConfig() and config.alerts.policy() == AlertPolicy()
     assert config.alerts.pseudonymise_key() is None
 
 
 def test_every_policy_setting_can_be_set_in_the_file(tmp_path: Path) -> None:
+    from models.alerting import AlertPolicy
+    from models.risk import Action, RiskConfig
+
+    assert set(RiskSection.model_fields) == set(RiskConfig.__dataclass_fields__)
+    assert set(AlertsSection.model_fields) - {"pseudonymise_key_file"} == set(AlertPolicy.__dataclass_fields__)
     text = MINIMAL.format(profile=PROFILES[0], data=tmp_path / "data") + """
 [risk]
 level_by = "score"
@@ -186,9 +196,10 @@ winback_cooldown_days = 90
 purple = 0.2
 """
     config = load_config(write(tmp_path, text))
-    risk, alerts = config.risk.config(), config.alerts.policy()
-    assert (risk.level_by, risk.thresholds, risk.max_lifetime_years, risk.lapsed_after_days) == ("score", (10, 30, 50, 70), 3.0, 200)
-    assert (risk.actions["purple"].name, risk.actions["purple"].label, risk.actions["purple"].cost) == ("visit", "visit", 25.0)
+    risk, alerts = config.risk.policy(), config.alerts.policy()
+    assert (risk.level_by, risk.thresholds, risk.max_lifetime_years, risk.lapsed_after_days) == (
+        "score", (10, 30, 50, 70), 3.0, 200)
+    assert risk.actions["purple"] == Action("visit", "visit", 25.0), "the label defaults to the name"
     assert risk.actions["red"].name == "service_plan", "a level left out keeps its default action"
     assert (alerts.weekly_budget, alerts.winback_cooldown_days, alerts.control_share) == (30, 90, {"purple": 0.2})
 
