@@ -24,7 +24,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PlainValidator, ValidationError, field_validator, model_validator
 
 from models.contracts import ID_PATTERN, BrokerAddress, ContractError
 
@@ -154,16 +154,20 @@ class DaemonSection(Section):
     disk_alarm_free_mb: float = Field(500, gt=0)
 
 
-def _file_as_path(text: Any) -> Any:
+def _camera_source(text: Any) -> Path | str:
     """A video file is a path (made absolute like the others); a stream URL or a device index stays text."""
-    return Path(text) if isinstance(text, str) and SourceSpec.parse(text).kind == "file" else text
+    if isinstance(text, Path):
+        return text
+    if not isinstance(text, str) or not text:
+        raise ValueError("must be a stream URL, a device index or a video file, as a string")
+    return Path(text) if SourceSpec.parse(text).kind == "file" else text
 
 
 class CameraEntry(CameraSettings):
     """One [[cameras]] table: the [camera] table with this camera's own keys on top, and its source."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    source: Annotated[Path | str, BeforeValidator(_file_as_path)]
+    source: Annotated[Path | str, PlainValidator(_camera_source)]
 
     def settings(self) -> CameraSettings:
         return CameraSettings.model_validate(self.model_dump(exclude={"source"}))

@@ -118,6 +118,7 @@ def test_the_shipped_example_is_valid_once_its_files_exist(tmp_path: Path) -> No
         (("[store]", "[[cameras]]\nname = \"door\"\nsource = \"0\"\nresize_width = 8\n[store]"),
          "cameras[door].resize_width: Input should be greater than or equal to 64"),
         (("[store]", "[alerts]\npseudonymise_key_file = \"ref.key\"\n[store]"), "alerts.pseudonymise_key_file: "),
+        (("[store]", "[[cameras]]\nname = \"door\"\nsource = 0\n[store]"), "cameras[door].source: must be a stream URL"),
     ],
 )
 def test_a_bad_key_is_named_with_the_fix(tmp_path: Path, change: tuple[str, str], message: str) -> None:
