@@ -10,6 +10,9 @@ The file may name a device profile: its `[camera]`, `[training]` and
 bare name (`profile = "rpi4"`) is one of the profiles installed with the agent
 (edge_agent/profiles), so the shipped example works wherever the package is
 installed; a path (`profile = "/etc/churn/my-box.toml"`) is a profile of one's own.
+
+Every table is a typed section down to its last key (edge_agent/config_tree.py),
+and every relative path is relative to the file's folder, whoever reads it.
 """
 
 from __future__ import annotations
@@ -19,16 +22,17 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PlainValidator, ValidationError, field_validator, model_validator
 
-from models.alerting import AlertPolicy, AlertPolicyError
 from models.contracts import ID_PATTERN, BrokerAddress, ContractError
-from models.risk import RiskConfig, RiskConfigError
 
-from .footfall.settings import CameraSettings, CameraSettingsError, camera_settings
+from .config_tree import Section, explain, resolve_paths
+from .footfall.settings import CameraSettings, SourceSpec
+from .policy_sections import AlertsSection, PolicyTables, RiskSection
 
+Tree = TypeVar("Tree", bound=BaseModel)
 MIN_RETENTION_DAYS = 365 + 90 + 180  # features look back a year; labels and training cutoffs need the rest
 
 
@@ -36,11 +40,7 @@ class ConfigError(Exception):
     """A configuration that cannot run; the message names the key and the fix."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StoreSection(_Section):
+class StoreSection(Section):
     chain: str = Field(pattern=ID_PATTERN)
     store_id: str = Field(pattern=ID_PATTERN)
     timezone: str = "UTC"
@@ -52,13 +52,13 @@ class StoreSection(_Section):
         return self.db if self.db is not None else self.data_dir / "store.db"
 
 
-class IngestSection(_Section):
+class IngestSection(Section):
     drop_folder: Path | None = None  # default: data_dir/dropbox (done/ and failed/ inside)
     poll_seconds: float = Field(10.0, gt=0)
     settle_seconds: float = Field(3.0, ge=0)  # a file must stop growing this long before it is read
 
 
-class ScoringSection(_Section):
+class ScoringSection(Section):
     daily_at: str | None = "06:00"  # store-local time
     every_minutes: float | None = Field(None, gt=0)
     lookback_days: int = Field(365, ge=30)
@@ -77,7 +77,7 @@ class ScoringSection(_Section):
         return self
 
 
-class MqttSection(_Section):
+class MqttSection(Section):
     url: str
     ca_file: Path | None = None
     cert_file: Path | None = None
@@ -105,13 +105,13 @@ class MqttSection(_Section):
         return value
 
 
-class ModelsSection(_Section):
+class ModelsSection(Section):
     dir: Path | None = None  # default: data_dir/models
     public_key: Path | None = None  # the release signing key (PEM)
     fetch_releases: bool = True
 
 
-class FederationSection(_Section):
+class FederationSection(Section):
     enabled: bool = False
     superlink: str | None = None
     root_certificates: Path | None = None
@@ -129,7 +129,7 @@ class FederationSection(_Section):
         return self
 
 
-class TrainingSection(_Section):
+class TrainingSection(Section):
     """What this device can afford when the federation asks it to train."""
 
     threads: int = Field(2, ge=1)
@@ -138,13 +138,13 @@ class TrainingSection(_Section):
     batch_size: int | None = Field(None, ge=16)
 
 
-class RetentionSection(_Section):
+class RetentionSection(Section):
     transactions_days: int = Field(730, ge=MIN_RETENTION_DAYS)
     acked_outbox_days: float = Field(7, gt=0)
     run_at: str = "03:30"
 
 
-class DaemonSection(_Section):
+class DaemonSection(Section):
     http_host: str = "127.0.0.1"
     http_port: int = Field(9464, ge=0, le=65535)
     log_file: Path | None = None  # default: JSON lines on stderr (journald)
@@ -154,29 +154,52 @@ class DaemonSection(_Section):
     disk_alarm_free_mb: float = Field(500, gt=0)
 
 
-class CameraEntry(_Section):
-    """One [[cameras]] table: a source, plus any [camera] setting to override for it."""
+def _camera_source(text: Any) -> Path | str:
+    """A video file is a path (made absolute like the others); a stream URL or a device index stays text."""
+    if isinstance(text, Path):
+        return text
+    if not isinstance(text, str) or not text:
+        raise ValueError("must be a stream URL, a device index or a video file, as a string")
+    return Path(text) if SourceSpec.parse(text).kind == "file" else text
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+
+class CameraEntry(CameraSettings):
+    """One [[cameras]] table: the [camera] table with this camera's own keys on top, and its source."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    source: str
+    source: Annotated[Path | str, PlainValidator(_camera_source)]
+
+    def settings(self) -> CameraSettings:
+        return CameraSettings.model_validate(self.model_dump(exclude={"source"}))
 
 
-class EdgeConfig(_Section):
+class EdgeConfig(Section):
     profile: Path | None = None
     store: StoreSection
     ingest: IngestSection = IngestSection()
     scoring: ScoringSection = ScoringSection()
-    risk: dict[str, Any] = Field(default_factory=dict)
-    alerts: dict[str, Any] = Field(default_factory=dict)
+    risk: RiskSection = RiskSection()
+    alerts: AlertsSection = AlertsSection()
     mqtt: MqttSection | None = None
     models: ModelsSection = ModelsSection()
     federation: FederationSection = FederationSection()
     training: TrainingSection = TrainingSection()
-    camera: dict[str, Any] = Field(default_factory=dict)  # defaults for every camera
+    camera: CameraSettings = CameraSettings()  # defaults for every camera
     cameras: list[CameraEntry] = Field(default_factory=list)
     retention: RetentionSection = RetentionSection()
     daemon: DaemonSection = DaemonSection()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cameras_start_from_camera(cls, raw: Any) -> Any:
+        """Each [[cameras]] table is validated whole: [camera] (profile, then file) under its own keys."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("cameras"), list):
+            return raw
+        defaults = raw.get("camera", {})
+        if not isinstance(defaults, dict):
+            return raw
+        shared = {k: v for k, v in defaults.items() if k != "name"}
+        return {**raw, "cameras": [{**shared, **e} if isinstance(e, dict) else e for e in raw["cameras"]]}
 
     @property
     def drop_folder(self) -> Path:
@@ -187,12 +210,8 @@ class EdgeConfig(_Section):
         return self.models.dir or self.store.data_dir / "models"
 
     def camera_settings(self) -> list[tuple[str, CameraSettings]]:
-        """(source, settings) per camera: profile defaults, then the camera's own keys."""
-        result = []
-        for entry in self.cameras:
-            own = {k: v for k, v in (entry.model_extra or {}).items()}
-            result.append((entry.source, camera_settings({**self.camera, **own, "name": entry.name})))
-        return result
+        """(source, settings) per camera: profile defaults, then the file's [camera], then the camera's own keys."""
+        return [(str(entry.source), entry.settings()) for entry in self.cameras]
 
     def mqtt_password(self) -> str | None:
         if self.mqtt is None:
@@ -248,66 +267,31 @@ def _merge_profile(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     return merged
 
 
-def _explain(exc: ValidationError, fields_of: dict[str, list[str]]) -> str:
-    error = exc.errors()[0]
-    location = [str(p) for p in error["loc"]]
-    key = ".".join(p if not p.isdigit() else f"[{p}]" for p in location).replace(".[", "[")
-    if error["type"] == "extra_forbidden":
-        section = location[0] if len(location) > 1 else ""
-        choices = fields_of.get(section, fields_of[""])
-        near = difflib.get_close_matches(location[-1], choices, n=1)
-        hint = f"; did you mean {near[0]}?" if near else f"; known keys: {', '.join(choices)}"
-        return f"unknown key {key}{hint}"
-    if error["type"] == "missing":
-        section = ".".join(location[:-1])
-        where = f" under [{section}]" if section else ""
-        return f"missing key {key}: add {location[-1]} = ...{where}"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{key}: {message}"
-
-
-def _field_names() -> dict[str, list[str]]:
-    names = {"": sorted(EdgeConfig.model_fields)}
-    for name, info in EdgeConfig.model_fields.items():
-        annotation = info.annotation
-        for candidate in (annotation, *getattr(annotation, "__args__", ())):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                names[name] = sorted(candidate.model_fields)
-    return names
-
-
-def _absolute(config: EdgeConfig, base: Path) -> EdgeConfig:
-    """Relative paths in the file are relative to the file's folder, not to wherever systemd starts us."""
-
-    def fix(value: Any) -> Any:
-        if isinstance(value, Path) and not value.is_absolute():
-            return (base / value).resolve()
-        if isinstance(value, BaseModel):
-            return value.model_copy(update={k: fix(getattr(value, k)) for k in type(value).model_fields})
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        return value
-
-    return fix(config)  # type: ignore[no-any-return]
-
-
-def load_config(path: Path) -> EdgeConfig:
-    """Read, merge the profile, validate, and check what can be checked before starting."""
+def _read(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text())
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    base = Path(path).resolve().parent
+
+
+def _typed(model: type[Tree], raw: dict[str, Any], path: Path) -> Tree:
+    """The file's tables as `model`, every relative path in it made absolute against the file's folder."""
     try:
-        raw = _merge_profile(raw, base)
+        return resolve_paths(model.model_validate(raw), Path(path).resolve().parent)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {explain(exc, model, raw)}") from None
+
+
+def load_config(path: Path) -> EdgeConfig:
+    """Read, merge the profile, validate, and check what can be checked before starting."""
+    raw = _read(path)
+    try:
+        raw = _merge_profile(raw, Path(path).resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    try:
-        config = _absolute(EdgeConfig.model_validate(raw), base)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_explain(exc, _field_names())}") from None
+    config = _typed(EdgeConfig, raw, path)
     try:
         check(config)
     except ConfigError as exc:
@@ -315,26 +299,34 @@ def load_config(path: Path) -> EdgeConfig:
     return config
 
 
+def load_policy_tables(path: Path) -> PolicyTables:
+    """The [risk] and [alerts] tables of a policy file (`edge-agent score --policy`), read as load_config reads them.
+
+    The file may be the box's whole configuration: its other tables are left to load_config.
+    """
+    tables = _typed(PolicyTables, _read(path), path)
+    try:
+        _require_files([("alerts.pseudonymise_key_file", tables.alerts.pseudonymise_key_file)])
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return tables
+
+
+def _require_files(required: list[tuple[str, Path | None]]) -> None:
+    for key, value in required:
+        if value is not None and not value.exists():
+            raise ConfigError(f"{key}: {value} does not exist")
+
+
 def check(config: EdgeConfig) -> None:
-    """What the types cannot say: the policy tables, the cameras, files that must exist."""
-    try:
-        RiskConfig.from_mapping(config.risk)
-        AlertPolicy.from_mapping(config.alerts)
-    except (RiskConfigError, AlertPolicyError) as exc:
-        raise ConfigError(str(exc)) from None
-    try:
-        config.camera_settings()
-        if config.camera:
-            camera_settings(config.camera)
-    except CameraSettingsError as exc:
-        raise ConfigError(str(exc)) from None
+    """What the types cannot say: camera names and lines, files that must exist."""
     names = [c.name for c in config.cameras]
     if len(names) != len(set(names)):
         raise ConfigError("cameras: two cameras share a name")
     for entry, (_, settings) in zip(config.cameras, config.camera_settings()):
         if settings.line is None:
             raise ConfigError(f"cameras[{entry.name}]: no counting line: set line = [X1, Y1, X2, Y2]")
-    required: list[tuple[str, Path | None]] = []
+    required: list[tuple[str, Path | None]] = [("alerts.pseudonymise_key_file", config.alerts.pseudonymise_key_file)]
     if config.mqtt is not None:
         required += [("mqtt.ca_file", config.mqtt.ca_file), ("mqtt.password_file", config.mqtt.password_file),
                      ("mqtt.cert_file", config.mqtt.cert_file), ("mqtt.key_file", config.mqtt.key_file)]
@@ -346,6 +338,4 @@ def check(config: EdgeConfig) -> None:
     if config.federation.enabled:
         required += [("federation.root_certificates", config.federation.root_certificates),
                      ("federation.auth_private_key", config.federation.auth_private_key)]
-    for key, value in required:
-        if value is not None and not value.exists():
-            raise ConfigError(f"{key}: {value} does not exist")
+    _require_files(required)

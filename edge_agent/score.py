@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from models.alerting import (
-    AlertPolicy, AlertPolicyError, PreviousAlert, Selection, SentSoFar, in_control_group, pseudonymise, select_alerts,
+    AlertPolicy, PreviousAlert, Selection, SentSoFar, in_control_group, pseudonymise, select_alerts,
 )
 from models.days import day_after, epoch_day
 from models.events import recent_events
@@ -25,11 +24,13 @@ from models.features import build_features
 from models.payloads import (
     ALERT_SCHEMA, OVERFLOW_SCHEMA, RECENT_EVENT_FIELDS, RECENT_EVENTS_MAX, AlertOverflow, ChurnAlert,
 )
-from models.risk import RiskConfig, RiskConfigError
+from models.risk import RiskConfig
 from models.scoring import Budgets, ScoredCustomer, score_table
 from models.store_data import DAY, StoreData, load_store_data
 
+from .config import ConfigError, load_policy_tables
 from .onnx_model import OnnxChurnModel
+from .policy_sections import AlertsSection, RiskSection
 from .store_db import StoreDatabase, utc_now_iso, write_transaction
 
 DEFAULT_LOOKBACK_DAYS = 365
@@ -236,22 +237,20 @@ def parse_as_of(text: str | None) -> date | None:
 
 
 def load_scoring_policy(path: Path | None) -> ScoringPolicy:
-    """A TOML file with [risk] and [alerts] tables (or the defaults)."""
+    """A TOML file with [risk] and [alerts] tables, read as the daemon reads them (or the defaults)."""
     if path is None:
         return ScoringPolicy()
     try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScoringError(f"{path}: {exc}") from exc
-    return policy_from_tables(raw.get("risk", {}), raw.get("alerts", {}), path.parent)
+        tables = load_policy_tables(path)
+    except ConfigError as exc:
+        raise ScoringError(str(exc)) from None
+    return scoring_policy(tables.risk, tables.alerts)
 
 
-def policy_from_tables(risk: dict[str, Any], alerts: dict[str, Any], base: Path) -> ScoringPolicy:
+def scoring_policy(risk: RiskSection, alerts: AlertsSection) -> ScoringPolicy:
+    """The policy from loaded sections: the daemon's and `score --policy`'s, so both read the same key file."""
     try:
-        key_file = alerts.get("pseudonymise_key_file")
-        key = (base / key_file).read_bytes().strip() if key_file else None
-        return ScoringPolicy(RiskConfig.from_mapping(risk), AlertPolicy.from_mapping(alerts), key)
-    except (RiskConfigError, AlertPolicyError) as exc:
-        raise ScoringError(str(exc)) from exc
+        key = alerts.pseudonymise_key()
     except OSError as exc:
         raise ScoringError(f"alerts.pseudonymise_key_file: {exc}") from exc
+    return ScoringPolicy(risk.policy(), alerts.policy(), key)

@@ -57,11 +57,12 @@ class AlertPolicy:
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> AlertPolicy:
-        known = {*cls.__dataclass_fields__, "pseudonymise_key_file"}
+        """From the policy keys of an `[alerts]` table (the store box's own keys are its business)."""
+        known = set(cls.__dataclass_fields__)
         unknown = sorted(set(raw) - known)
         if unknown:
             raise AlertPolicyError(f"unknown key alerts.{unknown[0]} (known: {', '.join(sorted(known))})")
-        values = {k: v for k, v in raw.items() if k != "pseudonymise_key_file"}
+        values = dict(raw)
         if "control_share" in values:
             values["control_share"] = {str(k): float(v) for k, v in values["control_share"].items()}
         try:

@@ -57,3 +57,31 @@ def test_every_feature_is_documented() -> None:
     model_doc = (ROOT / "docs" / "model.md").read_text()
     for feature in FEATURES:
         assert f"| `{feature.name}` | {feature.group} | {feature.description} |" in model_doc, feature.name
+
+
+def test_the_configuration_tables_in_the_docs_are_valid() -> None:
+    """Each [risk], [alerts] and [camera] example in the docs loads with the box's own sections."""
+    import re
+    import tomllib
+
+    from edge_agent.footfall.settings import CameraSettings
+    from edge_agent.policy_sections import PolicyTables
+
+    checked = set()
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        for block in re.findall(r"```toml\n(.*?)```", doc.read_text(), flags=re.S):
+            tables = tomllib.loads(block)
+            if {"risk", "alerts"} & set(tables):
+                PolicyTables.model_validate(tables)
+                checked |= {"risk", "alerts"} & set(tables)
+            if "camera" in tables:
+                CameraSettings.model_validate(tables["camera"])
+    assert checked == {"risk", "alerts"}
+
+
+def test_every_camera_setting_is_in_the_footfall_docs() -> None:
+    from edge_agent.footfall.settings import CameraSettings
+
+    footfall = (ROOT / "docs" / "footfall.md").read_text()
+    for key in CameraSettings.model_fields:
+        assert f"`{key}`" in footfall, f"camera.{key} is not documented in docs/footfall.md"

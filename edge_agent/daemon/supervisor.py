@@ -36,17 +36,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from models.alerting import AlertPolicy
 from models.flower_protocol import SUPEREXEC_ENV, Node
-from models.risk import RiskConfig
 from transport.mqtt import BrokerConfig
 
 from ..config import EdgeConfig
+from ..footfall.settings import SourceSpec
 from ..ingest import IngestCounts
 from ..model_registry import ModelRegistry
 from ..outbox import Outbox
 from ..publisher import PublisherSettings
-from ..score import ScoringPolicy, score_store
+from ..score import ScoringError, score_store, scoring_policy
 from ..store_db import StoreDatabase, StoreDbError, open_store_db, open_store_db_readonly, write_transaction
 from . import memory, systemd
 from .children import SupervisedChild
@@ -88,18 +87,16 @@ class Daemon:
         self.metrics = DaemonMetrics()
         data = config.store.data_dir
         self.health = Health(data, config.daemon.memory_alarm_mb, config.daemon.disk_alarm_free_mb, self.metrics)
-        self.policy = ScoringPolicy(RiskConfig.from_mapping(config.risk), AlertPolicy.from_mapping(config.alerts),
-                                    self._pseudonymise_key())
+        try:
+            self.policy = scoring_policy(config.risk, config.alerts)
+        except ScoringError as exc:  # an unreadable key file: restarting will not help
+            raise DaemonError(str(exc), NEEDS_AN_OPERATOR) from None
         self.children: list[SupervisedChild] = []
         self.threads: list[threading.Thread] = []
         self.releases: queue.Queue[bytes] | None = None
         self.last_score: dict[str, Any] = {}
         self.run_dir = data / "run"
         self.exit_status = 0
-
-    def _pseudonymise_key(self) -> bytes | None:
-        key_file = self.config.alerts.get("pseudonymise_key_file")
-        return Path(key_file).read_bytes().strip() if key_file else None
 
     def _store(self) -> StoreDatabase:
         store = self.config.store
@@ -204,7 +201,7 @@ class Daemon:
             profile.write_text("\n".join(lines) + "\n")
             argv = [str(VENV_BIN / "edge-agent"), "footfall", "--source", source, "--db", str(self.config.store.db_path),
                     "--config", str(profile)]
-            finite = "://" not in source and not source.isdigit()
+            finite = not SourceSpec.parse(source).live
             children.append(SupervisedChild(f"camera-{settings.name}", argv, self.stop, finite=finite,
                                             log_path=self.run_dir / f"camera-{settings.name}.log",
                                             pid_file=self.run_dir / f"camera-{settings.name}.pid"))

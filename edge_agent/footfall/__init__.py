@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 _HOME = {
     "FootfallPipeline": "pipeline", "FootfallResult": "pipeline", "run_footfall": "pipeline",
     "CameraSettings": "settings", "CameraSettingsError": "settings", "FootfallError": "settings",
-    "camera_settings": "settings", "load_camera_settings": "settings",
-    "CameraStatus": "source", "FrameReader": "source", "FramesReader": "source", "SourceSpec": "source",
+    "camera_settings": "settings", "load_camera_settings": "settings", "SourceSpec": "settings",
+    "CameraStatus": "source", "FrameReader": "source", "FramesReader": "source",
     "FootfallStorage": "storage",
 }
 __all__ = [
@@ -28,8 +28,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .pipeline import FootfallPipeline, FootfallResult, run_footfall
-    from .settings import CameraSettings, CameraSettingsError, FootfallError, camera_settings, load_camera_settings
-    from .source import CameraStatus, FrameReader, FramesReader, SourceSpec
+    from .settings import (
+        CameraSettings, CameraSettingsError, FootfallError, SourceSpec, camera_settings, load_camera_settings,
+    )
+    from .source import CameraStatus, FrameReader, FramesReader
     from .storage import FootfallStorage
 
 

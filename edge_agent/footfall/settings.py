@@ -1,4 +1,4 @@
-"""Per-camera settings: the `[camera]` table of a device profile, validated once at start.
+"""Per-camera settings: the `[camera]` table of a device profile, validated once at start; and what a source names.
 
 A typo in a profile must stop the box at start with the key named, not run for
 a month with a default nobody chose, so unknown keys are errors. Only the
@@ -9,6 +9,7 @@ of the store box.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,6 +122,35 @@ class CameraSettings(BaseModel):
         """A copy with some settings replaced, validated like a file."""
         changes = {key: value for key, value in changes.items() if value is not None}
         return camera_settings({**self.model_dump(exclude_defaults=True), **changes})
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What `--source` names: a file, a stream URL or a device index."""
+
+    text: str
+    kind: str  # "file", "url" or "device"
+
+    @property
+    def live(self) -> bool:
+        return self.kind != "file"
+
+    @classmethod
+    def parse(cls, text: str) -> SourceSpec:
+        if text.isdigit():
+            return cls(text, "device")
+        if "://" in text:
+            return cls(text, "url")
+        return cls(text, "file")
+
+    def check(self) -> None:
+        """A file that is not there is a mistake to report now, not a camera to wait for."""
+        if self.kind == "file":
+            path = Path(self.text)
+            if not path.exists():
+                raise FootfallError(f"{path}: no such video file")
+            if not path.is_file():
+                raise FootfallError(f"{path}: not a video file")
 
 
 def camera_settings(table: dict[str, Any]) -> CameraSettings:

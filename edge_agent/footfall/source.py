@@ -14,13 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from .settings import FootfallError
+from .settings import FootfallError, SourceSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,35 +41,6 @@ class FrameReader(Protocol):
         """Decode the grabbed frame."""
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """What `--source` names: a file, a stream URL or a device index."""
-
-    text: str
-    kind: str  # "file", "url" or "device"
-
-    @property
-    def live(self) -> bool:
-        return self.kind != "file"
-
-    @classmethod
-    def parse(cls, text: str) -> SourceSpec:
-        if text.isdigit():
-            return cls(text, "device")
-        if "://" in text:
-            return cls(text, "url")
-        return cls(text, "file")
-
-    def check(self) -> None:
-        """A file that is not there is a mistake to report now, not a camera to wait for."""
-        if self.kind == "file":
-            path = Path(self.text)
-            if not path.exists():
-                raise FootfallError(f"{path}: no such video file")
-            if not path.is_file():
-                raise FootfallError(f"{path}: not a video file")
 
 
 class OpenCvReader:

@@ -9,6 +9,7 @@ import pytest
 
 import edge_agent
 from edge_agent.config import ConfigError, EdgeConfig, load_config
+from edge_agent.policy_sections import AlertsSection, RiskSection
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -31,7 +32,7 @@ def write(tmp_path: Path, text: str, name: str = "edge-agent.toml") -> Path:
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.stem)
 def test_every_device_profile_loads_through_the_config_model(profile: Path, tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL.format(profile=profile, data=tmp_path / "data")))
-    assert config.camera["resize_width"] >= 320 and config.training.threads >= 1
+    assert config.camera.resize_width >= 320 and config.training.threads >= 1
     assert config.daemon.memory_alarm_mb > 0
     assert config.store.db_path == tmp_path / "data" / "store.db"
 
@@ -105,6 +106,19 @@ def test_the_shipped_example_is_valid_once_its_files_exist(tmp_path: Path) -> No
         (("[store]", "[risk]\nalert_min_level = \"blue\"\n[store]"), "risk.alert_min_level"),
         (("[store]", "[[cameras]]\nname = \"door\"\nsource = \"0\"\nresize_widht = 3\n[store]"), "unknown key camera.resize_widht"),
         (("[store]", "[mqtt]\nurl = \"mqtt://broker\"\n[store]"), "models.public_key: needed to verify releases"),
+        (("[store]", "[alerts]\nweekly_budjet = 20\n[store]"),
+         "unknown key alerts.weekly_budjet; did you mean weekly_budget?"),
+        (("[store]", "[alerts.control_share]\npurpel = 0.1\n[store]"),
+         "unknown key alerts.control_share.purpel; did you mean purple?"),
+        (("[store]", "[alerts.control_share]\nred = 1.5\n[store]"), "alerts.control_share.red must be in"),
+        (("[store]", "[risk]\nlapsed_after_gap = 4\n[store]"),
+         "unknown key risk.lapsed_after_gap; did you mean lapsed_after_gaps?"),
+        (("[store]", "[risk.actions.red]\nname = \"call\"\n[store]"), "missing key risk.actions.red.cost"),
+        (("[store]", "[camera]\nfps_budgit = 5\n[store]"), "unknown key camera.fps_budgit; did you mean fps_budget?"),
+        (("[store]", "[[cameras]]\nname = \"door\"\nsource = \"0\"\nresize_width = 8\n[store]"),
+         "cameras[door].resize_width: Input should be greater than or equal to 64"),
+        (("[store]", "[alerts]\npseudonymise_key_file = \"ref.key\"\n[store]"), "alerts.pseudonymise_key_file: "),
+        (("[store]", "[[cameras]]\nname = \"door\"\nsource = 0\n[store]"), "cameras[door].source: must be a stream URL"),
     ],
 )
 def test_a_bad_key_is_named_with_the_fix(tmp_path: Path, change: tuple[str, str], message: str) -> None:
@@ -128,3 +142,84 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, text))
     assert config.store.data_dir == (tmp_path / "data").resolve()
     assert isinstance(config, EdgeConfig)
+
+
+def test_the_daemon_and_scoring_read_the_same_key_file_whatever_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative pseudonymise_key_file is next to the configuration, for the daemon as for `score --policy`."""
+    from edge_agent.daemon.supervisor import Daemon
+    from edge_agent.score import load_scoring_policy
+
+    box = tmp_path / "etc"
+    box.mkdir()
+    (box / "customer-ref.key").write_text("the chain's key\n")
+    text = MINIMAL.format(profile=PROFILES[0], data=tmp_path / "data")
+    text += '[alerts]\npseudonymise_key_file = "customer-ref.key"\n'
+    config_file = write(box, text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "customer-ref.key").write_text("some other key\n")
+    monkeypatch.chdir(elsewhere)
+    config = load_config(config_file)
+    assert config.alerts.pseudonymise_key_file == box / "customer-ref.key"
+    assert Daemon(config).policy.pseudonymise_key == b"the chain's key"
+    assert load_scoring_policy(config_file).pseudonymise_key == b"the chain's key"
+
+
+def test_the_policy_tables_default_to_the_policy_dataclasses(tmp_path: Path) -> None:
+    from models.alerting import AlertPolicy
+    from models.risk import RiskConfig
+
+    config = load_config(write(tmp_path, MINIMAL.format(profile=PROFILES[0], data=tmp_path / "data")))
+    assert config.risk.policy() == RiskConfig() and config.alerts.policy() == AlertPolicy()
+    assert config.alerts.pseudonymise_key() is None
+
+
+def test_every_policy_setting_can_be_set_in_the_file(tmp_path: Path) -> None:
+    from models.alerting import AlertPolicy
+    from models.risk import Action, RiskConfig
+
+    assert set(RiskSection.model_fields) == set(RiskConfig.__dataclass_fields__)
+    assert set(AlertsSection.model_fields) - {"pseudonymise_key_file"} == set(AlertPolicy.__dataclass_fields__)
+    text = MINIMAL.format(profile=PROFILES[0], data=tmp_path / "data") + """
+[risk]
+level_by = "score"
+thresholds = [10, 30, 50, 70]
+max_lifetime_years = 3.0
+lapsed_after_days = 200
+[risk.actions.purple]
+name = "visit"
+cost = 25.0
+[alerts]
+weekly_budget = 30
+winback_cooldown_days = 90
+[alerts.control_share]
+purple = 0.2
+"""
+    config = load_config(write(tmp_path, text))
+    risk, alerts = config.risk.policy(), config.alerts.policy()
+    assert (risk.level_by, risk.thresholds, risk.max_lifetime_years, risk.lapsed_after_days) == (
+        "score", (10, 30, 50, 70), 3.0, 200)
+    assert risk.actions["purple"] == Action("visit", "visit", 25.0), "the label defaults to the name"
+    assert risk.actions["red"].name == "service_plan", "a level left out keeps its default action"
+    assert (alerts.weekly_budget, alerts.winback_cooldown_days, alerts.control_share) == (30, 90, {"purple": 0.2})
+
+
+def test_camera_settings_come_from_the_profile_then_the_file_then_the_camera(tmp_path: Path) -> None:
+    text = MINIMAL.format(profile="rpi4", data=tmp_path / "data") + """
+[camera]
+fps_budget = 5.0
+[[cameras]]
+name = "door"
+source = "clips/door.mp4"
+[[cameras]]
+name = "till"
+source = "rtsp://10.0.0.22/stream1"
+fps_budget = 2.0
+"""
+    config = load_config(write(tmp_path, text))
+    (door_source, door), (till_source, till) = config.camera_settings()
+    assert door_source == str(tmp_path / "clips" / "door.mp4"), "a video file is relative to the configuration"
+    assert till_source == "rtsp://10.0.0.22/stream1"
+    assert (door.name, door.fps_budget, door.resize_width) == ("door", 5.0, 320)  # resize_width: the rpi4 profile
+    assert (till.name, till.fps_budget, till.line) == ("till", 2.0, door.line)
