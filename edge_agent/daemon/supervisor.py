@@ -36,6 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from models.flower_protocol import SUPEREXEC_ENV, Node
 from transport.mqtt import BrokerConfig
 
@@ -67,16 +69,6 @@ class DaemonError(Exception):
     def __init__(self, message: str, status: int = 1):
         super().__init__(message)
         self.status = status
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class Daemon:
@@ -197,8 +189,8 @@ class Daemon:
         children = []
         for source, settings in self.config.camera_settings():
             profile = self.run_dir / f"camera-{settings.name}.toml"
-            lines = ["[camera]"] + [f"{k} = {_toml_value(v)}" for k, v in settings.model_dump().items() if v is not None]
-            profile.write_text("\n".join(lines) + "\n")
+            keys = {k: v for k, v in settings.model_dump(mode="json").items() if v is not None}
+            profile.write_text(tomli_w.dumps({"camera": keys}))
             argv = [str(VENV_BIN / "edge-agent"), "footfall", "--source", source, "--db", str(self.config.store.db_path),
                     "--config", str(profile)]
             finite = not SourceSpec.parse(source).live
