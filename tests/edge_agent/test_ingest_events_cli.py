@@ -113,7 +113,7 @@ def test_retention_removes_events_past_the_horizon_with_the_sales(tmp_path: Path
     from datetime import date, timedelta
 
     from edge_agent.config import load_config
-    from edge_agent.daemon.supervisor import Daemon
+    from edge_agent.daemon.jobs import RetentionJob
 
     config_file = tmp_path / "edge-agent.toml"
     config_file.write_text('profile = "x86-minipc"\n'
@@ -126,5 +126,5 @@ def test_retention_removes_events_past_the_horizon_with_the_sales(tmp_path: Path
     run_json("edge-agent", "ingest-events", "--db", str(config.store.db_path), "--store-id", "paris-01",
              "--chain", "acme", str(events))
     with open_store_db(config.store.db_path) as store:
-        Daemon(config)._retention_step(store)
+        RetentionJob(config, tmp_path / "run").step(store)
         assert store.conn.execute("SELECT event_id FROM customer_events").fetchall() == [("e2",)]
