@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from edge_agent.daemon.health import read_health
 from models.contracts import BrokerAddress, ack_topic, store_topic
 from server.federation.superlink import FleetGatewayProcess, SuperLinkProcess, flower_env
 from server.mosquitto import Mosquitto
@@ -251,3 +252,56 @@ class StoreClient:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class Daemon:
+    """`edge-agent run` as its own process, read through its /health file; its log beside its data."""
+
+    def __init__(self, config: Path, data: Path):
+        self.config, self.data = config, data
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str] | None = None) -> Daemon:
+        log = open(self.data.parent / "daemon.log", "ab")
+        self.process = subprocess.Popen([str(VENV_BIN / "edge-agent"), "run", "--config", str(self.config)],
+                                        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        return self
+
+    def health(self) -> dict[str, Any]:
+        return read_health(self.data / "run")
+
+    def wait(self, check: Callable[[dict[str, Any]], bool], seconds: float = 90, what: str = "") -> dict[str, Any]:
+        deadline, last = time.monotonic() + seconds, {}
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.log()[-3000:]
+            try:
+                last = self.health()
+                if check(last):
+                    return last
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"{what} not reached in {seconds} s; last health: {json.dumps(last)[:1500]}")
+
+    def log(self) -> str:
+        path = self.data.parent / "daemon.log"
+        return path.read_text() if path.exists() else ""
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def reap_children(self) -> None:
+        """After a test: stop whatever a killed daemon left running (its camera, its SuperNode)."""
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and str(self.data) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+    def terminate(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)

@@ -4,28 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
-import typer.main
-
 from edge_agent.cli import app as edge_app
 from server.cli import app as server_app
+from tests.cli_commands import leaf_commands
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def leaf_commands(app: typer.Typer) -> dict[str, click.Command]:
-    """'ingest', 'model fetch', ...: every command a user runs, sub-groups included."""
-    found: dict[str, click.Command] = {}
-
-    def walk(group: click.Group, prefix: str) -> None:
-        for name, command in group.commands.items():
-            if isinstance(command, click.Group):
-                walk(command, f"{prefix}{name} ")
-            else:
-                found[f"{prefix}{name}"] = command
-
-    walk(typer.main.get_group(app), "")
-    return found
 
 
 def test_every_command_has_a_section_in_the_cli_reference() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.cli import app as edge_app
 from server.cli import app as server_app
-from tests.test_docs import leaf_commands
+from tests.cli_commands import leaf_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = sorted((ROOT / "firmware_configs" / "systemd").glob("*.service"))

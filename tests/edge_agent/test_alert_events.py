@@ -20,8 +20,7 @@ from models.alerting import pseudonymise
 from models.events import EVENT_KINDS, KIND
 from models.payloads import RECENT_EVENTS_MAX, check_alert
 from models.store_data import DAY, CustomerEvents, StoreData, load_store_data, make_store_data
-from tests.edge_agent.test_alert_outbox import customer
-from tests.server.test_payload_schema import published_schema
+from tests.builders import customer, published_schema
 
 AS_OF = "2025-10-01"
 AS_OF_DAY = (date.fromisoformat(AS_OF) - date(1970, 1, 1)).days

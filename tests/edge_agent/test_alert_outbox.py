@@ -15,12 +15,7 @@ from edge_agent.store_db import open_store_db
 from models.alerting import AlertPolicy, pseudonymise
 from models.payloads import PayloadError
 from models.scoring import ScoredCustomer
-
-
-def customer(ref: str, score: int, level: str) -> ScoredCustomer:
-    return ScoredCustomer(ref, score / 100, score, level, "callback", "phone call-back", 6.0, 500.0, 25.0,
-                          [{"text": "last visit 41 days ago, usually every 12 days", "feature": "days_since_last_visit",
-                            "value": 41.0, "usual": 12.0, "group": "recency", "contribution": 1.2}])
+from tests.builders import customer
 
 
 def run(db: Path, day: str, candidates: list[ScoredCustomer], policy: ScoringPolicy | None = None) -> ScoreResult:

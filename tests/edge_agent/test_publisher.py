@@ -22,8 +22,8 @@ from edge_agent.store_db import open_store_db
 from models.contracts import BrokerAddress
 from models.payloads import ack, check_alert_message
 from server.processes import free_port
+from tests.builders import customer
 from tests.conftest import run_cli, run_json
-from tests.edge_agent.test_alert_outbox import customer
 from tests.mqtt_helpers import subscribe_and_wait
 from tests.secure_broker import SecureBroker, start_secure_broker
 from tests.services import Mosquitto

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
 from models.alerting import AlertPolicy
 from models.payloads import ACK_SCHEMA
 from server.central import list_dead_letters, open_central_db, store_watermarks, tables
+from tests.builders import alert_counts, customer
 from tests.conftest import run_cli, run_json
-from tests.edge_agent.test_alert_outbox import customer
 from tests.polling import wait_until
 from tests.postgres import postgres_database
 from tests.secure_broker import SecureBroker, start_secure_broker
@@ -69,15 +69,6 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     for client in setup.stores:
         client.close()
     setup.broker.kill()
-
-
-def alert_counts(target: str) -> tuple[int, ...]:
-    """(rows, distinct alert ids, distinct (store, seq)) in the central database."""
-    a = tables.alerts
-    distinct_seqs = select(func.count()).select_from(select(a.c.store_id, a.c.seq).distinct().subquery())
-    with open_central_db(target) as db, db.read() as connection:
-        return tuple(connection.execute(select(
-            func.count(), func.count(a.c.alert_id.distinct()), distinct_seqs.scalar_subquery())).one())
 
 
 def watermarks(target: str) -> list[tuple[int, list[list[int]]]]:

@@ -29,13 +29,12 @@ from edge_agent.store_db import open_store_db
 from models.alerting import AlertPolicy
 from models.payloads import ack, check_alert
 from server.processes import kill_group
+from tests.builders import alert_counts, customer, published_schema
 from tests.conftest import run_json
-from tests.edge_agent.test_alert_outbox import customer
-from tests.integration.test_aggregator_delivery import alert_counts
 from tests.mqtt_helpers import Subscriber
 from tests.polling import wait_until
+from tests.schema_check import schema_errors
 from tests.secure_broker import SecureBroker, start_secure_broker
-from tests.server.test_payload_schema import published_schema, schema_errors
 from tests.services import VENV_BIN, AggregatorProcess, Mosquitto, churn_alert
 from tests.tcp_proxy import TcpProxy
 

@@ -22,8 +22,8 @@ from edge_agent.store_db import open_store_db
 from models.alerting import AlertPolicy
 from server.broker_accounts import add_bridge
 from server.pki import service_certificate
+from tests.builders import customer
 from tests.conftest import run_cli, run_json
-from tests.edge_agent.test_alert_outbox import customer
 from tests.secure_broker import SecureBroker, start_secure_broker
 from tests.services import AggregatorProcess
 from transport.mqtt import BrokerConfig, publish_retained

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import socket
 import sqlite3
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,7 +18,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from edge_agent.daemon.health import read_health
 from edge_agent.footfall.synthetic import make_scene
 from models.release import build_release, generate_signing_key, load_private_key
 from server.central import open_central_db, tables
@@ -31,7 +27,7 @@ from server.simulate import ChainSpec, simulate_chain
 from tests.conftest import run_cli
 from tests.fake_camera import FakeCamera
 from tests.polling import wait_until
-from tests.services import VENV_BIN, AggregatorProcess, Mosquitto
+from tests.services import AggregatorProcess, Daemon, Mosquitto
 from transport.mqtt import BrokerConfig, publish_retained
 
 pytestmark = pytest.mark.integration
@@ -94,57 +90,6 @@ def site(trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         camera.stop()
         aggregator.kill()
         broker.kill()
-
-
-class Daemon:
-    def __init__(self, config: Path, data: Path):
-        self.config, self.data = config, data
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, env: dict[str, str] | None = None) -> Daemon:
-        log = open(self.data.parent / "daemon.log", "ab")
-        self.process = subprocess.Popen([str(VENV_BIN / "edge-agent"), "run", "--config", str(self.config)],
-                                        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        return self
-
-    def health(self) -> dict[str, Any]:
-        return read_health(self.data / "run")
-
-    def wait(self, check: Callable[[dict[str, Any]], bool], seconds: float = 90, what: str = "") -> dict[str, Any]:
-        deadline, last = time.monotonic() + seconds, {}
-        while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, self.log()[-3000:]
-            try:
-                last = self.health()
-                if check(last):
-                    return last
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"{what} not reached in {seconds} s; last health: {json.dumps(last)[:1500]}")
-
-    def log(self) -> str:
-        path = self.data.parent / "daemon.log"
-        return path.read_text() if path.exists() else ""
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def reap_children(self) -> None:
-        """After a test: stop whatever a killed daemon left running (its camera, its SuperNode)."""
-        for proc in Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit() and str(self.data) in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    os.kill(int(proc.name), signal.SIGKILL)
-            except OSError:
-                pass
-
-    def terminate(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
 
 
 def write_config(folder: Path, site: Site, cameras: bool = True, mqtt: bool = True) -> tuple[Path, Path]:

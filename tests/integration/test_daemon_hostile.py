@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import sqlite3
@@ -32,8 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from models.release import build_release, generate_signing_key, load_private_key
 from tests.conftest import run_cli
-from tests.integration.test_daemon import Daemon
-from tests.services import Mosquitto
+from tests.services import Daemon, Mosquitto
 from transport.mqtt import BrokerConfig, publish_retained
 
 pytestmark = pytest.mark.integration

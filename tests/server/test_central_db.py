@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -16,22 +15,11 @@ from server.central import (
 )
 from server.central import migrations, tables
 from server.central.sequence import Gap, plan_seqs
-from tests.postgres import postgres_database
 from tests.services import churn_alert
 
 EVERY_TABLE = {"alerts", "alert_overflows", "dead_letters", "stores", "store_seq", "seq_gaps", "store_metrics",
                "footfall_hourly", "schema_migrations", "users", "user_stores", "console_sessions", "login_failures",
                "alert_work", "alert_outcomes", "model_releases", "model_rounds", "input_days", "camera_gap_days"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Where the central database lives: a SQLite file, or a fresh PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "central.db")
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 def store(target: str, *alerts: dict[str, object], chain: str = "acme", store_id: str = "s1") -> StoredAlerts:

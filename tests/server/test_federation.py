@@ -25,16 +25,9 @@ from server.federation import FederationError, FederationSettings
 from server.federation.checkpoints import CheckpointStore
 from server.federation.in_process import InProcessGrid
 from server.federation.rounds import run_federation
-from tests.conftest import CHAIN_AS_OF
+from tests.builders import federation_settings
 
 FEATURES, HISTOGRAM_BINS = len(FEATURE_NAMES), 240
-
-
-def settings(state: Path, **overrides: Any) -> FederationSettings:
-    values: dict[str, Any] = {"as_of": CHAIN_AS_OF, "state_dir": str(state), "num_server_rounds": 2,
-                              "local_epochs": 1, "min_train_nodes": 2, "node_wait_seconds": 1.0}
-    values.update(overrides)
-    return FederationSettings(**values)
 
 
 class RecordingClient:
@@ -51,7 +44,7 @@ class RecordingClient:
 
 def test_federation_trains_calibrates_and_releases(chain_dbs: list[Path], tmp_path: Path) -> None:
     recorder = RecordingClient()
-    outcome = run_federation(InProcessGrid(recorder, chain_dbs), settings(tmp_path, num_server_rounds=3))
+    outcome = run_federation(InProcessGrid(recorder, chain_dbs), federation_settings(tmp_path, num_server_rounds=3))
     assert [r["round"] for r in outcome.rounds] == [1, 2, 3]
     assert all(r["trained"] == ["store-01", "store-02", "store-03"] for r in outcome.rounds)
     assert all(r["evaluated"] == ["store-01", "store-02", "store-03"] for r in outcome.rounds)
@@ -78,7 +71,7 @@ def test_federation_trains_calibrates_and_releases(chain_dbs: list[Path], tmp_pa
 def test_a_rounds_metrics_are_the_evaluation_of_that_rounds_weights(chain_dbs: list[Path], tmp_path: Path) -> None:
     """Round 1's evaluation comes back with round 2's training replies, measured before training: it is
     exactly what each store says of round 1's checkpointed weights."""
-    chosen = settings(tmp_path, num_server_rounds=2)
+    chosen = federation_settings(tmp_path, num_server_rounds=2)
     outcome = run_federation(InProcessGrid(client_app, chain_dbs), chosen)
     folder = CheckpointStore(tmp_path, chosen.fingerprint)
     first = folder.latest()
@@ -95,7 +88,7 @@ def test_a_rounds_metrics_are_the_evaluation_of_that_rounds_weights(chain_dbs: l
 def test_no_row_leaves_a_store(chain_dbs: list[Path], tmp_path: Path) -> None:
     """Replies carry weights, moments and fixed-size histograms only, never a per-customer list."""
     recorder = RecordingClient()
-    run_federation(InProcessGrid(recorder, chain_dbs), settings(tmp_path))
+    run_federation(InProcessGrid(recorder, chain_dbs), federation_settings(tmp_path))
     parameter_names = {name for name, _ in __import__("models.network", fromlist=["ChurnNet"]).ChurnNet(FEATURES).named_parameters()}
     for reply in recorder.replies:
         assert not reply.has_error()
@@ -110,8 +103,8 @@ def test_no_row_leaves_a_store(chain_dbs: list[Path], tmp_path: Path) -> None:
 
 
 def test_shared_normalisation_equals_the_pooled_one(chain_dbs: list[Path], tmp_path: Path) -> None:
-    outcome = run_federation(InProcessGrid(client_app, chain_dbs), settings(tmp_path, num_server_rounds=1))
-    day = settings(tmp_path).as_of_day
+    outcome = run_federation(InProcessGrid(client_app, chain_dbs), federation_settings(tmp_path, num_server_rounds=1))
+    day = federation_settings(tmp_path).as_of_day
     parts = []
     for db in chain_dbs:
         train, _ = holdout_split(survival_set(load_store_data(db), day))  # what each store trains on
@@ -126,7 +119,7 @@ def test_an_offline_store_never_hangs_a_round(chain_dbs: list[Path], tmp_path: P
     two that answer (a hang would end in pytest's timeout, not here)."""
     grid = InProcessGrid(client_app, chain_dbs)
     grid.offline.add(103)  # store-03's box went dark before the federation
-    outcome = run_federation(grid, settings(tmp_path, min_available_nodes=3, node_wait_seconds=2.0))
+    outcome = run_federation(grid, federation_settings(tmp_path, min_available_nodes=3, node_wait_seconds=2.0))
     assert [r["round"] for r in outcome.rounds] == [1, 2]
     assert all(r["trained"] == ["store-01", "store-02"] for r in outcome.rounds)
 
@@ -136,20 +129,20 @@ def test_too_few_stores_skip_the_round_and_nothing_is_released(chain_dbs: list[P
     grid.fail(102)
     grid.fail(103)  # two stores answer training with errors
     with pytest.raises(FederationError, match="no round gathered enough stores"):
-        run_federation(grid, settings(tmp_path))
-    checkpoints = CheckpointStore(tmp_path, settings(tmp_path).fingerprint)
+        run_federation(grid, federation_settings(tmp_path))
+    checkpoints = CheckpointStore(tmp_path, federation_settings(tmp_path).fingerprint)
     history = checkpoints.latest().history  # type: ignore[union-attr]
     assert [r["skipped"] for r in history] == ["1 training replies, 2 needed"] * 2
     assert not (tmp_path / "release").exists()
 
 
 def test_resume_after_the_last_checkpoint(chain_dbs: list[Path], tmp_path: Path) -> None:
-    first = run_federation(InProcessGrid(client_app, chain_dbs), settings(tmp_path, num_server_rounds=2))
+    first = run_federation(InProcessGrid(client_app, chain_dbs), federation_settings(tmp_path, num_server_rounds=2))
     recorder = RecordingClient()
-    second = run_federation(InProcessGrid(recorder, chain_dbs), settings(tmp_path, num_server_rounds=3))
+    second = run_federation(InProcessGrid(recorder, chain_dbs), federation_settings(tmp_path, num_server_rounds=3))
     assert (first.resumed_from, second.resumed_from) == (0, 2)
     assert [r["round"] for r in second.rounds] == [1, 2, 3]
-    assert CheckpointStore(tmp_path, settings(tmp_path).fingerprint).rounds() == [0, 1, 2, 3]
+    assert CheckpointStore(tmp_path, federation_settings(tmp_path).fingerprint).rounds() == [0, 1, 2, 3]
     kinds = [r.metadata.message_type for r in recorder.replies]
     assert "query.stats" not in kinds, "a resumed federation keeps its normalisation"
     assert kinds.count("train") == 3  # one round, three stores
@@ -161,7 +154,7 @@ def test_fedprox_keeps_updates_closer_to_the_global_model(chain_dbs: list[Path],
     def first_round_drift(mu: float, folder: Path) -> float:
         recorder = RecordingClient()
         overrides = {"strategy": "fedprox", "proximal_mu": mu} if mu else {}
-        chosen = settings(folder, num_server_rounds=1, local_epochs=3, **overrides)
+        chosen = federation_settings(folder, num_server_rounds=1, local_epochs=3, **overrides)
         run_federation(InProcessGrid(recorder, chain_dbs), chosen)
         start = CheckpointStore(folder, chosen.fingerprint)
         initial = np.load(start.folder / "round-0000.npz")
@@ -174,7 +167,7 @@ def test_fedprox_keeps_updates_closer_to_the_global_model(chain_dbs: list[Path],
 def test_differential_privacy_reports_a_growing_budget(chain_dbs: list[Path], tmp_path: Path) -> None:
     outcome = run_federation(
         InProcessGrid(client_app, chain_dbs),
-        settings(tmp_path, dp_enabled=True, dp_noise_multiplier=1.0, dp_clipping_norm=2.0, min_train_nodes=3,
+        federation_settings(tmp_path, dp_enabled=True, dp_noise_multiplier=1.0, dp_clipping_norm=2.0, min_train_nodes=3,
                  min_available_nodes=3, num_server_rounds=2,
                  release_min_auc=0.0),  # two noisy rounds: this measures the budget, not the model
     )
@@ -189,7 +182,7 @@ def personalised(chain_dbs: list[Path], folder: Path, epochs: int, rounds: int =
     grid = InProcessGrid(client_app, chain_dbs)
     for context in grid.contexts.values():
         context.node_config["models-dir"] = str(folder / "boxes" / Path(str(context.node_config["store-db"])).stem)
-    outcome = run_federation(grid, settings(folder / "state", num_server_rounds=rounds, personalise=True,
+    outcome = run_federation(grid, federation_settings(folder / "state", num_server_rounds=rounds, personalise=True,
                                             personalise_epochs=epochs))
     assert not list((folder / "state").rglob("personal*")), "a personal model never reaches the central side"
     return outcome.personalisation

@@ -22,7 +22,7 @@ from models.training import holdout_split
 from server.federation import FederationError
 from server.federation.in_process import InProcessGrid
 from server.federation.rounds import run_federation
-from tests.server.test_federation import settings
+from tests.builders import federation_settings
 
 POISONED = 103  # store-03's node
 Tamper = Callable[[Message, Message, int], None]  # (request, reply, how many of its kind so far)
@@ -86,7 +86,7 @@ def test_nan_inf_misshaped_huge_updates_and_nan_moments_are_refused_and_a_good_m
         _metrics(reply, loss=float("inf"))
 
     store = PoisonedStore({"query.stats": stats, "train": train, "query.calibrate": calibrate})
-    outcome = run_federation(InProcessGrid(store, chain_dbs), settings(tmp_path, num_server_rounds=3))
+    outcome = run_federation(InProcessGrid(store, chain_dbs), federation_settings(tmp_path, num_server_rounds=3))
 
     assert store.seen["train"] == 3, "the poisoned store was asked every round"
     for record in outcome.rounds:
@@ -108,14 +108,14 @@ def test_claims_of_a_billion_or_a_million_examples_are_refused_or_cut_and_never_
 
     grid = InProcessGrid(PoisonedStore({"train": train}), chain_dbs)
     try:
-        outcome = run_federation(grid, settings(tmp_path, num_server_rounds=2))
+        outcome = run_federation(grid, federation_settings(tmp_path, num_server_rounds=2))
     except FederationError as refused:  # the gate caught a model the poison spoiled: also sound
         assert "not released" in str(refused)
         return
     first, second = outcome.rounds
     assert "num-examples = 1e+09 is outside" in first["refused"]["store-03"]
     assert second["capped"]["store-03"].startswith("claimed num-examples 1e+06, counted ")
-    honest = sorted(len(holdout_split(survival_set(load_store_data(db), settings(tmp_path).as_of_day))[0])
+    honest = sorted(len(holdout_split(survival_set(load_store_data(db), federation_settings(tmp_path).as_of_day))[0])
                     for db in chain_dbs[:2])
     lower_median = sorted([*honest, 1_000_000])[1]
     assert float(second["capped"]["store-03"].rsplit(" ", 1)[1]) <= 4 * lower_median, "four times the lower median at most"
@@ -129,6 +129,6 @@ def test_a_model_clearly_worse_than_the_active_release_is_not_released(chain_dbs
                                                       "metrics": {"auc": 0.999}}))
     with pytest.raises(FederationError, match="below the active release fed-better's 0.999"):
         run_federation(InProcessGrid(client_app, chain_dbs),
-                       settings(tmp_path / "state", num_server_rounds=1, active_model=str(active),
+                       federation_settings(tmp_path / "state", num_server_rounds=1, active_model=str(active),
                                 release_auc_margin=0.01))
     assert not (tmp_path / "state" / "release").exists() or not any((tmp_path / "state" / "release").iterdir())

@@ -15,6 +15,7 @@ from server.console.app import create_app
 from server.console.settings import ConsoleSettings
 
 from .chain import PASSWORD, populate
+from .process import ConsoleProcess
 
 # Tests log in dozens of times; the production cost (about 0.3 s a hash) is checked in test_accounts.py.
 QUICK = passwords.ScryptCost(2**10, 8, 1)
@@ -71,3 +72,11 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD) -> TestC
 def login(console: Callable[..., TestClient]) -> Login:
     """`login("sam")` → a client logged in as sam, on its own cookie jar."""
     return lambda username, settings=None, password=PASSWORD: log_in(console(settings), username, password)
+
+
+@pytest.fixture
+def running(central: str, tmp_path: Path) -> Iterator[ConsoleProcess]:
+    """The console as its own process (`churn-server console`) on the populated chain."""
+    console = ConsoleProcess(central, tmp_path).start()
+    yield console
+    console.kill()

@@ -26,7 +26,6 @@ from tests.services import AggregatorProcess, Mosquitto, StoreClient
 
 from .chain import PASSWORD, alert_document
 from .process import ConsoleProcess
-from .test_console_process import running  # noqa: F401 (the console process on the populated chain)
 
 pytestmark = pytest.mark.integration
 

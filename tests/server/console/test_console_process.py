@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from server.central import open_central_db
 from server.console.app import STATIC
@@ -16,13 +15,6 @@ from tests.conftest import run_cli
 
 from .chain import PASSWORD, alert_document, store_documents
 from .process import ConsoleProcess
-
-
-@pytest.fixture
-def running(central: str, tmp_path: Path) -> Iterator[ConsoleProcess]:
-    console = ConsoleProcess(central, tmp_path).start()
-    yield console
-    console.kill()
 
 
 def logged_in(console: ConsoleProcess, username: str) -> httpx.Client:

@@ -13,7 +13,6 @@ from server.central import migrations, open_central_db, store_alerts, tables, ut
 from server.central.database import database_url
 from server.console.accounts import create_account
 from server.console.work import record_outcome
-from tests.server.test_central_db import central  # noqa: F401 (a SQLite file, then a PostgreSQL database)
 from tests.services import churn_alert
 
 
@@ -86,9 +85,9 @@ def make_schema_2_database(target: str) -> None:
 
 
 def test_a_schema_2_database_is_rekeyed_by_store_with_its_alerts_work_and_outcomes(
-        central: str, quick_passwords: None) -> None:
-    make_schema_2_database(central)
-    with open_central_db(central) as db:
+        empty_central: str, quick_passwords: None) -> None:
+    make_schema_2_database(empty_central)
+    with open_central_db(empty_central) as db:
         with db.read() as connection:
             assert migrations.schema_version(connection) == migrations.LATEST >= 3
             assert inspect(connection).get_pk_constraint("alerts")["constrained_columns"] == [
@@ -112,4 +111,4 @@ def test_a_schema_2_database_is_rekeyed_by_store_with_its_alerts_work_and_outcom
         closed = record_outcome(db, ada, ("acme", "s1", "acme-s1-000001"), "stayed")
         assert closed["result"] == "stayed" and len(closed["outcomes"]) == 2
         assert record_outcome(db, ada, ("acme", "s2", "acme-s1-000001"), "churned")["result"] == "churned"
-    open_central_db(central).close()  # opening again changes nothing
+    open_central_db(empty_central).close()  # opening again changes nothing
