@@ -214,7 +214,8 @@ def quality_change(**changes: Any) -> dict[str, Any]:
     (quality_change(inputs={"till": {"daily": []}}),
      "data_quality: field inputs must map inputs to their figures; the inputs are pos, events, identities, footfall"),
     (quality_change(inputs={"pos": {"last_export_at": None}}), "data_quality.inputs.pos: missing field daily"),
-    (quality_change(inputs={"pos": None}), "data_quality.inputs: field pos must be an object with last_export_at and daily"),
+    (quality_change(inputs={"pos": None}),
+     "data_quality.inputs: field pos must be an object with last_export_at and daily"),
     (quality_change(camera_gaps=[{"day": "2026-03-01", "source": "door", "gaps": 1, "seconds": -5}]),
      "data_quality.camera_gaps[0] needs day (YYYY-MM-DD), source, a count of gaps and their seconds"),
 ])
