@@ -9,7 +9,9 @@
   aggregator's ack on `.../ack` names it; rows unacknowledged after
   `resend_after` seconds are sent again, with the same alert id;
 - the store's status is retained on `.../status`, with a Last Will that says
-  `offline` if the box drops without saying goodbye.
+  `offline` if the box drops without saying goodbye; it is built by its model,
+  and details that break the contract are logged, counted and left out (the
+  store still says it is there), never sent for the aggregator to dead-letter.
 
 paho calls back on its own thread; those callbacks only put events on queues.
 The database is touched only by the thread that calls `drain`.

@@ -4,7 +4,8 @@ One MQTT connection (one set of credentials per box). The loop drains the
 outbox every few seconds or when scoring wakes it, republishes the retained
 status, and sends metrics (footfall and sales per hour for the last two days,
 and each input's data quality per day for the last two weeks: the aggregator
-upserts both, so a lost metrics message is repaired by the next). Releases
+upserts both, so a lost metrics message is repaired by the next; metrics that
+break their contract are logged and counted, not sent, and the loop goes on). Releases
 arriving on the model topic are handed to the release worker.
 If the broker is unreachable the loop retries with backoff; the outbox keeps
 everything meanwhile.

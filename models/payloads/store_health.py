@@ -30,9 +30,8 @@ NamesToTexts = Annotated[dict[Annotated[str, Field(max_length=200)], Annotated[s
 
 
 class CameraState(Payload):
-    """One camera, in the list shape a box has sent (it may say more, e.g. frames and gaps)."""
-
-    model_config = ConfigDict(extra="allow")
+    """One camera, in the list shape a box has sent (it may have said more, e.g. frames and gaps: a box
+    builds only what the console reads)."""
 
     source: str
     state: str
