@@ -9,7 +9,9 @@
   aggregator's ack on `.../ack` names it; rows unacknowledged after
   `resend_after` seconds are sent again, with the same alert id;
 - the store's status is retained on `.../status`, with a Last Will that says
-  `offline` if the box drops without saying goodbye.
+  `offline` if the box drops without saying goodbye; it is built by its model,
+  and details that break the contract are logged, counted and left out (the
+  store still says it is there), never sent for the aggregator to dead-letter.
 
 paho calls back on its own thread; those callbacks only put events on queues.
 The database is touched only by the thread that calls `drain`.
@@ -18,6 +20,7 @@ The database is touched only by the thread that calls `drain`.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -28,11 +31,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from models.contracts import ack_topic, alert_topic, status_topic
-from models.payloads import STATUS_SCHEMA, PayloadError, check_ack
+from models.payloads import STATUS_SCHEMA, PayloadError, StoreStatus, check_ack
 from transport.mqtt import BrokerConfig, BrokerError, make_client, open_session
 
 from .outbox import Outbox
 from .store_db import StoreDatabase, utc_now_iso
+
+log = logging.getLogger("edge_agent.publisher")
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,22 @@ class AlertPublisher:
         self.last_publish_time: float | None = None
         self.reannounce = threading.Event()
         self.rejected = 0  # alerts the aggregator refused, since start
+        self.invalid = 0  # status or metrics messages that broke their contract and were not sent, since start
+        self.last_invalid: str | None = None  # why the last one did
+
+    def note_invalid(self, what: str, error: PayloadError) -> None:
+        """A message the box built wrong: said and counted here, never sent for the aggregator to dead-letter."""
+        self.invalid += 1
+        reason = f"{what}: {error}"
+        if reason != self.last_invalid:  # said when it starts or changes, not every few seconds while it lasts
+            log.error("not sending the %s: it breaks its contract (%s)", what, error)
+        self.last_invalid = reason
 
     # --- connection ----------------------------------------------------------
     def _status(self, state: str, **extra: Any) -> bytes:
-        return json.dumps({"schema": STATUS_SCHEMA, "state": state, "chain": self.store.chain,
-                           "store_id": self.store.store_id, "at": utc_now_iso(), **extra}).encode()
+        """`retail.store-status/1`, built by its model: PayloadError if a detail breaks the contract."""
+        return json.dumps(StoreStatus.build(schema=STATUS_SCHEMA, state=state, chain=self.store.chain,
+                                            store_id=self.store.store_id, at=utc_now_iso(), **extra)).encode()
 
     def connect(self, timeout: float = 10.0) -> None:
         client = make_client(self.settings.broker, self.settings.client_id)
@@ -125,8 +141,12 @@ class AlertPublisher:
         stats = self.outbox.stats()
         details = {"outbox_unacked": stats.unacked, "outbox_unacked_bytes": stats.unacked_bytes,
                    "last_publish_at": self.last_publish_at, **self.status_details(), **extra}
-        self.client.publish(status_topic(self.store.chain, self.store.store_id), self._status(state, **details),
-                            qos=1, retain=True)
+        try:
+            payload = self._status(state, **details)
+        except PayloadError as error:  # the store still says it is there, without the details that broke
+            self.note_invalid("status details", error)
+            payload = self._status(state)
+        self.client.publish(status_topic(self.store.chain, self.store.store_id), payload, qos=1, retain=True)
 
     def close(self, reason: str = "stopped") -> None:
         """A goodbye: status offline (retained), then a clean disconnect (no Last Will)."""
@@ -136,6 +156,8 @@ class AlertPublisher:
             info = self.client.publish(status_topic(self.store.chain, self.store.store_id),
                                        self._status("offline", reason=reason), qos=1, retain=True)
             info.wait_for_publish(timeout=5)
+        except PayloadError as error:  # no goodbye then: the Last Will says offline
+            self.note_invalid("goodbye status", error)
         except (RuntimeError, ValueError):
             pass
         self.client.disconnect()

@@ -82,7 +82,7 @@ class Link:
                 delay = min(delay * 2, BACKOFF_MAX)
 
     def _beat(self, store: StoreDatabase) -> Callable[..., None]:
-        """What each uplink heartbeat updates: outbox gauges, the connection, refusals."""
+        """What each uplink heartbeat updates: outbox gauges, the connection, refusals, messages not sent."""
         def beat(**details: Any) -> None:
             stats = Outbox(store).stats()
             self.metrics.outbox_depth.set(stats.unacked)
@@ -92,6 +92,10 @@ class Link:
                 self.health.clear_alarm("mqtt")
             elif "error" in details:
                 self.health.raise_alarm("mqtt", details["error"])
+            if details.get("invalid_payloads"):
+                self.health.raise_alarm("invalid_payloads", (
+                    f"{details['invalid_payloads']} status or metrics message(s) broke their contract and were not "
+                    f"sent; the last: {details.get('last_invalid')}")[:1000])
             refused = Outbox(store).rejected()
             if refused:
                 self.health.raise_alarm("rejected_alerts", f"{refused} alert(s) refused by the aggregator: see the outbox")

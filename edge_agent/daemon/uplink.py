@@ -4,7 +4,8 @@ One MQTT connection (one set of credentials per box). The loop drains the
 outbox every few seconds or when scoring wakes it, republishes the retained
 status, and sends metrics (footfall and sales per hour for the last two days,
 and each input's data quality per day for the last two weeks: the aggregator
-upserts both, so a lost metrics message is repaired by the next). Releases
+upserts both, so a lost metrics message is repaired by the next; metrics that
+break their contract are logged and counted, not sent, and the loop goes on). Releases
 arriving on the model topic are handed to the release worker.
 If the broker is unreachable the loop retries with backoff; the outbox keeps
 everything meanwhile.
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from models.contracts import metrics_topic, model_topic
-from models.payloads import METRICS_SCHEMA
+from models.payloads import METRICS_SCHEMA, PayloadError, StoreMetrics
 from transport.mqtt import BrokerError
 
 from ..data_quality import data_quality
@@ -53,9 +54,10 @@ def hourly_activity(store: StoreDatabase, hours: int = 48) -> list[dict[str, Any
 
 
 def metrics_document(store: StoreDatabase, health: dict[str, Any]) -> dict[str, Any]:
-    """`retail.store-metrics/1`: the box's health, hourly footfall and sales, and its inputs' data quality."""
-    return {"schema": METRICS_SCHEMA, "chain": store.chain, "store_id": store.store_id, "at": utc_now_iso(),
-            "footfall_hourly": hourly_activity(store), "data_quality": data_quality(store), **health}
+    """`retail.store-metrics/1`: the box's health, hourly footfall and sales, and its inputs' data quality,
+    built by its model (PayloadError if any of it breaks the contract)."""
+    return StoreMetrics.build(schema=METRICS_SCHEMA, chain=store.chain, store_id=store.store_id, at=utc_now_iso(),
+                              footfall_hourly=hourly_activity(store), data_quality=data_quality(store), **health)
 
 
 class Uplink:
@@ -75,10 +77,16 @@ class Uplink:
         self.refused: list[str] = []
 
     def _metrics(self) -> None:
+        """Send the metrics, unless they break their contract: then say so and count it (the next try is
+        built afresh); the loop goes on either way."""
         assert self.publisher.client is not None
+        try:
+            document = metrics_document(self.store, self.health_details())
+        except PayloadError as error:
+            self.publisher.note_invalid("metrics", error)
+            return
         self.publisher.client.publish(metrics_topic(self.store.chain, self.store.store_id),
-                                      json.dumps(metrics_document(self.store, self.health_details()),
-                                                 default=str).encode(), qos=0)
+                                      json.dumps(document).encode(), qos=0)
 
     def _route_inbox(self) -> None:
         while True:
@@ -131,6 +139,7 @@ class Uplink:
             if now >= next_metrics:
                 self._metrics()
                 next_metrics = now + self.metrics_every
-            self.on_beat(connected=True, remaining=result.remaining, published_total=self.published)
+            self.on_beat(connected=True, remaining=result.remaining, published_total=self.published,
+                         invalid_payloads=self.publisher.invalid, last_invalid=self.publisher.last_invalid)
             if self.wake.wait(self.drain_every):
                 self.wake.clear()

@@ -7,10 +7,11 @@ Contract schemas (docs/architecture.md):
   store's daily cap, summarised in one message (never dropped silently; delivery.AlertOverflow);
 - `retail.churn-ack/1` on `.../ack`: what the aggregator has stored (delivery.Ack);
 - `retail.store-status/1` on `.../status` (retained; the Last Will says offline);
-- `retail.store-metrics/1` on `.../metrics`: health and footfall aggregates (both in store_health).
+- `retail.store-metrics/1` on `.../metrics`: health, footfall and data quality (store_health.StoreStatus and
+  store_health.StoreMetrics).
 
-The alert, overflow and ack are pydantic models that build what is sent (`Model.build`, so a box never
-queues a payload that breaks its contract) and check what arrives. `check_*` raise PayloadError with a
+Every payload is a pydantic model that builds what is sent (`Model.build`, so a box never queues or
+publishes a payload that breaks its contract) and checks what arrives. `check_*` raise PayloadError with a
 reason naming the field: the aggregator puts such a payload in its dead-letter table with that reason.
 docs/alert-payload.schema.json is generated from the alert model (`python -m models.payloads`).
 """
@@ -25,13 +26,15 @@ from .base import (
 from .delivery import Ack, AlertOverflow, ack, check_ack, check_alert_message, check_overflow
 from .store_health import (
     DATA_INPUTS, FOOTFALL_COUNTS, OTHER_REASONS, QUALITY_DAY_COUNTS, QUALITY_MAX_DAYS, QUALITY_MAX_REASONS,
-    check_metrics, check_status,
+    STORE_STATES, CameraGapDay, DataQuality, HourCounts, QualityDay, StoreMetrics, StoreStatus, check_metrics,
+    check_status,
 )
 
 __all__ = [
     "ACK_SCHEMA", "ALERT_KINDS", "ALERT_SCHEMA", "DATA_INPUTS", "FOOTFALL_COUNTS", "MAX_DAYS_AGO", "MAX_PAYLOAD_BYTES",
     "METRICS_SCHEMA", "OTHER_REASONS", "OVERFLOW_SCHEMA", "QUALITY_DAY_COUNTS", "QUALITY_MAX_DAYS",
-    "QUALITY_MAX_REASONS", "RECENT_EVENTS_MAX", "RECENT_EVENT_FIELDS", "STATUS_SCHEMA", "Ack", "AlertOverflow",
-    "ChurnAlert", "PayloadError", "Reason", "RecentEvent", "ack", "alert_id_of", "check_ack", "check_alert",
+    "QUALITY_MAX_REASONS", "RECENT_EVENTS_MAX", "RECENT_EVENT_FIELDS", "STATUS_SCHEMA", "STORE_STATES", "Ack",
+    "AlertOverflow", "CameraGapDay", "ChurnAlert", "DataQuality", "HourCounts", "PayloadError", "QualityDay", "Reason",
+    "RecentEvent", "StoreMetrics", "StoreStatus", "ack", "alert_id_of", "check_ack", "check_alert",
     "check_alert_message", "check_metrics", "check_overflow", "check_status", "decode",
 ]

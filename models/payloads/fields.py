@@ -169,6 +169,8 @@ def _reason(model: type[Payload], error: Any) -> str:
     loc = error["loc"]
     if error["type"] == "missing" and len(loc) == 1:
         return f"missing field {loc[0]}"
+    if error["type"] == "missing" and isinstance(loc[-2], str):  # from an object that is itself a field
+        return f"{_dotted(loc[:-1])}: missing field {loc[-1]}"
     if error["type"] in ("missing", "extra_forbidden"):
         loc = loc[:-1]  # the object lacks or has one field too many: the object is at fault
     path, where, must = "", "", None
@@ -183,14 +185,21 @@ def _reason(model: type[Payload], error: Any) -> str:
         name = next((n for n, f in fields.items() if part in (n, f.alias)), None)
         if name is None:
             break
-        path = f"{path}.{part}" if path else str(part)
         said = [m.text for m in fields[name].metadata if isinstance(m, Must)]
         if said:
-            where, must = path, said[0]
+            # a field of an object that is itself a field reads "data_quality: field today must ..."
+            where = f"{path}: field {part}" if path and not path.endswith("]") else f"{path}.{part}" if path else part
+            must = said[0]
+        path = f"{path}.{part}" if path else str(part)
         current = _model_in(fields[name].annotation)
     if must is None:
-        return f"{'.'.join(str(p) for p in loc) or 'payload'}: {error['msg']}"
+        return f"{_dotted(loc) or 'payload'}: {error['msg']}"
     return f"field {where} {must}" if where.isidentifier() else f"{where} {must}"
+
+
+def _dotted(loc: Any) -> str:
+    """A place in the payload as its reasons name it: data_quality.inputs.pos.daily[0]."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
 
 
 def _is_list(annotation: Any) -> bool:

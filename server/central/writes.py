@@ -16,7 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from models.payloads import MAX_PAYLOAD_BYTES, OVERFLOW_SCHEMA, ChurnAlert
+from models.payloads import (
+    FOOTFALL_COUNTS, MAX_PAYLOAD_BYTES, OVERFLOW_SCHEMA, QUALITY_DAY_COUNTS, CameraGapDay, ChurnAlert, HourCounts,
+)
 
 from .database import insert_new, upsert
 from .sequence import advance_seqs, lock_store_seq
@@ -130,10 +132,10 @@ def record_metrics(connection: Connection, chain: str, store_id: str, document: 
     upsert(connection, store_metrics, {**key, "at": document["at"], "metrics": json.dumps(document),
                                        "received_at": now}, ("chain", "store_id"), ("at", "metrics", "received_at"))
     hours = document.get("footfall_hourly") or []
-    for hour in hours:
+    for hour in hours:  # the columns are named as the payload's fields
         upsert(connection, footfall_hourly,
-               {**key, **{k: hour[k] for k in ("hour", "entries", "exits", "transactions")}, "updated_at": now},
-               ("chain", "store_id", "hour"), ("entries", "exits", "transactions", "updated_at"))
+               {**key, **{k: hour[k] for k in HourCounts.field_names()}, "updated_at": now},
+               ("chain", "store_id", "hour"), (*FOOTFALL_COUNTS, "updated_at"))
     record_data_quality(connection, key, document.get("data_quality") or {}, now)
     return len(hours)
 
@@ -141,14 +143,13 @@ def record_metrics(connection: Connection, chain: str, store_id: str, document: 
 def record_data_quality(connection: Connection, key: dict[str, str], quality: dict[str, Any], now: str) -> None:
     """Each day an input reported, and each day's camera gaps: the box's figures for a day replace the
     centre's, and days it no longer sends stay (the history the console compares today with)."""
-    counts = ("runs", "failed", "accepted", "quarantined")
     for name, figures in sorted((quality.get("inputs") or {}).items()):
         for day in figures.get("daily") or []:
             upsert(connection, input_days,
-                   {**key, "input": name, "day": day["day"], **{k: day[k] for k in counts},
+                   {**key, "input": name, "day": day["day"], **{k: day[k] for k in QUALITY_DAY_COUNTS},
                     "reasons": json.dumps(day["reasons"], sort_keys=True), "updated_at": now},
-                   ("chain", "store_id", "input", "day"), (*counts, "reasons", "updated_at"))
+                   ("chain", "store_id", "input", "day"), (*QUALITY_DAY_COUNTS, "reasons", "updated_at"))
     for gap in quality.get("camera_gaps") or []:
         upsert(connection, camera_gap_days,
-               {**key, "source": gap["source"], "day": gap["day"], "gaps": gap["gaps"], "seconds": gap["seconds"],
-                "updated_at": now}, ("chain", "store_id", "source", "day"), ("gaps", "seconds", "updated_at"))
+               {**key, **{k: gap[k] for k in CameraGapDay.field_names()}, "updated_at": now},
+               ("chain", "store_id", "source", "day"), ("gaps", "seconds", "updated_at"))

@@ -6,6 +6,7 @@ import json
 import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from edge_agent.daemon.uplink import Uplink
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import AlertPublisher, PublisherSettings
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
@@ -176,6 +178,39 @@ def test_status_is_retained_and_the_last_will_says_offline(store_path: Path, bro
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+def test_a_status_or_metrics_breaking_its_contract_is_not_sent_and_the_uplink_goes_on(
+        store_path: Path, broker: Mosquitto) -> None:
+    fill_outbox(store_path, 1)
+    watcher = Listener(broker.url, ["retail/v1/demo/s1/status", "retail/v1/demo/s1/metrics"])
+    broken = {"alarms": ["disk"]}  # a list where the contract says an object of names to texts
+    beats: queue.Queue[dict[str, Any]] = queue.Queue()
+    stop = threading.Event()
+    with open_store_db(store_path) as store:
+        link = Uplink(store, PublisherSettings(BrokerConfig(broker.url), "demo.s1.uplink"), stop=stop,
+                      wake=threading.Event(), drain_every=0.1, status_every=60, metrics_every=0.1,
+                      status_details=lambda: broken, health_details=lambda: broken, releases=None,
+                      on_beat=lambda **details: beats.put(details))
+        thread = threading.Thread(target=link.run, name="uplink")
+        thread.start()
+        try:
+            beat = beats.get(timeout=10)
+            while beat.get("invalid_payloads", 0) < 3:  # the status, then metrics again and again
+                beat = beats.get(timeout=10)
+        finally:
+            stop.set()
+            thread.join(timeout=20)
+        unacked = Outbox(store).stats().unacked
+    received = watcher.drain(0.5)
+    watcher.close()
+    assert not thread.is_alive() and beat["connected"], "the loop went on until it was stopped"
+    assert beat["published_total"] == 1 and unacked == 1, "alerts still go out"
+    assert beat["last_invalid"] == "metrics: field alarms must map at most 200 names to texts"
+    statuses = [json.loads(payload) for topic, payload, _ in received if topic.endswith("/status")]
+    assert statuses[0]["state"] == "online" and "alarms" not in statuses[0], "there, without the broken details"
+    assert statuses[-1]["state"] == "offline" and statuses[-1]["reason"] == "stopped"
+    assert not [topic for topic, *_ in received if topic.endswith("/metrics")], "broken metrics are never sent"
 
 
 @pytest.fixture(scope="module")

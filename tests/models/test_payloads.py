@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from models.payloads import (
-    ACK_SCHEMA, ALERT_SCHEMA, OVERFLOW_SCHEMA, AlertOverflow, ChurnAlert, PayloadError, ack, check_ack, check_alert,
-    check_alert_message, check_overflow,
+    ACK_SCHEMA, ALERT_SCHEMA, METRICS_SCHEMA, OVERFLOW_SCHEMA, STATUS_SCHEMA, AlertOverflow, ChurnAlert, PayloadError,
+    StoreMetrics, StoreStatus, ack, check_ack, check_alert, check_alert_message, check_metrics, check_overflow,
+    check_status,
 )
 
 
@@ -124,3 +125,145 @@ def test_an_ack_is_built_by_its_model_and_read_back() -> None:
         with pytest.raises(PayloadError) as caught:
             check_ack(json.dumps({**json.loads(raw), **broken}).encode())
         assert str(caught.value) == reason
+
+
+def status(**changes: Any) -> dict[str, Any]:
+    document = {"schema": STATUS_SCHEMA, "state": "online", "chain": "acme", "store_id": "s1",
+                "at": "2026-03-01T07:00:00Z", "outbox_unacked": 0, "last_publish_at": None, "model_version": "m1",
+                "alarms": {}, "children": {"camera:door": "running"}, "cameras": {"camera:door": "streaming"}}
+    document.update(changes)
+    return document
+
+
+def metrics(**changes: Any) -> dict[str, Any]:
+    document = {
+        "schema": METRICS_SCHEMA, "chain": "acme", "store_id": "s1", "at": "2026-03-01T07:00:00Z",
+        "footfall_hourly": [{"hour": "2026-03-01T10:00", "entries": 52, "exits": 50, "transactions": 14}],
+        "data_quality": {"today": "2026-03-01", "days": 14, "camera_gaps": [
+            {"day": "2026-03-01", "source": "camera:door", "gaps": 2, "seconds": 330.0}], "inputs": {
+            "pos": {"last_export_at": None, "daily": [{"day": "2026-03-01", "runs": 1, "failed": 0, "accepted": 9,
+                                                       "quarantined": 1, "reasons": {"bad amount": 1}}]}}}}
+    document.update(changes)
+    return document
+
+
+def status_refusal(document: Any) -> str:
+    with pytest.raises(PayloadError) as caught:
+        check_status(json.dumps(document).encode(), "acme", "s1")
+    return str(caught.value)
+
+
+def metrics_refusal(document: Any) -> str:
+    with pytest.raises(PayloadError) as caught:
+        check_metrics(json.dumps(document).encode(), "acme", "s1")
+    return str(caught.value)
+
+
+def test_a_status_and_metrics_are_built_by_their_models_and_read_back_as_sent() -> None:
+    built = StoreStatus.build(**status())
+    assert built == status() and check_status(json.dumps(built).encode(), "acme", "s1") == built
+    cameras = [{"source": "camera:door", "state": "streaming"}]  # the other shape a box has sent
+    assert StoreStatus.build(**status(cameras=cameras))["cameras"] == cameras
+    listed = status(cameras=[{**cameras[0], "frames": 1200}])
+    assert check_status(json.dumps(listed).encode(), "acme", "s1") == listed, "read as it came, more included"
+    sent = StoreMetrics.build(**metrics())
+    assert sent == metrics() and check_metrics(json.dumps(sent).encode(), "acme", "s1") == sent
+    assert json.dumps(sent["data_quality"]["camera_gaps"][0]["seconds"]) == "330.0"
+    with pytest.raises(PayloadError, match="^field outbox_unacked must be a non-negative integer$"):
+        StoreStatus.build(**status(outbox_unacked=-1))
+    with pytest.raises(PayloadError, match="^StoreMetrics has no field footfall$"):
+        StoreMetrics.build(**metrics(footfall=[]))
+
+
+def test_a_valid_status_or_metrics_message_is_returned_as_it_came_unknown_fields_included() -> None:
+    document = status(added_by_a_newer_box={"x": 1})
+    assert check_status(json.dumps(document).encode(), "acme", "s1") == document
+    assert check_status(json.dumps({"schema": STATUS_SCHEMA, "state": "offline", "chain": "acme",
+                                    "store_id": "s1"}).encode()) is not None, "a bare Last Will is a status"
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"state": "asleep"}, "field state must be one of online, offline"),
+    ({"store_id": "s2"}, "field store_id is 's2' but the topic is 's1'"),
+    ({"outbox_unacked": True}, "field outbox_unacked must be a non-negative integer"),
+    ({"outbox_unacked_bytes": -1}, "field outbox_unacked_bytes must be a non-negative integer"),
+    ({"at": "soon"}, "field at must be an ISO 8601 time"),
+    ({"reason": "r" * 501}, "field reason must be a text of at most 500 characters"),
+    ({"alarms": ["disk"]}, "field alarms must map at most 200 names to texts"),
+    ({"children": {"c": 1}}, "field children must map at most 200 names to texts"),
+    ({"cameras": [{"source": "door"}]},
+     "field cameras must map at most 200 sources to states, or list objects with a source and a state"),
+    ({"cameras": "door"},
+     "field cameras must map at most 200 sources to states, or list objects with a source and a state"),
+])
+def test_a_broken_status_is_refused_with_one_line_naming_the_field(changes: dict[str, Any], reason: str) -> None:
+    assert status_refusal(status(**changes)) == reason
+
+
+def quality_change(**changes: Any) -> dict[str, Any]:
+    document = metrics()
+    document["data_quality"].update(changes)
+    return document
+
+
+@pytest.mark.parametrize(("document", "reason"), [
+    (metrics(at=None), "field at must be an ISO 8601 time"),
+    (metrics(footfall_hourly={}), "field footfall_hourly must be a list"),
+    (metrics(footfall_hourly=[{"hour": "2026-03-01T10:30", "entries": 1, "exits": 1, "transactions": 0}]),
+     "footfall_hourly[0] needs hour (YYYY-MM-DDTHH:00) and non-negative integer entries, exits and transactions"),
+    (quality_change(today=None), "data_quality: field today must be a date (YYYY-MM-DD)"),
+    (quality_change(days=61), "data_quality: field days must be in 1..60"),
+    (quality_change(inputs={"till": {"daily": []}}),
+     "data_quality: field inputs must map inputs to their figures; the inputs are pos, events, identities, footfall"),
+    (quality_change(inputs={"pos": {"last_export_at": None}}), "data_quality.inputs.pos: missing field daily"),
+    (quality_change(inputs={"pos": None}),
+     "data_quality.inputs: field pos must be an object with last_export_at and daily"),
+    (quality_change(camera_gaps=[{"day": "2026-03-01", "source": "door", "gaps": 1, "seconds": -5}]),
+     "data_quality.camera_gaps[0] needs day (YYYY-MM-DD), source, a count of gaps and their seconds"),
+])
+def test_broken_metrics_are_refused_with_one_line_naming_the_place(document: dict[str, Any], reason: str) -> None:
+    assert metrics_refusal(document) == reason
+
+
+@pytest.mark.parametrize("value", [
+    [[[[[[]]]]]] * 3, {"a": {"b": {"c": {}}}}, 10**30, -(10**30), float("nan"), float("inf"), True, "x" * 100_000,
+    {"k" * 300: "v"}, [None] * 500, 1e308,
+])
+def test_hostile_values_in_any_status_or_metrics_field_are_contract_errors(value: Any) -> None:
+    """Whatever a field holds, checking it raises PayloadError and nothing else."""
+    for document, model in ((status(), StoreStatus), (metrics(), StoreMetrics)):
+        for path in _places(document):
+            changed = json.loads(json.dumps(document))
+            _put(changed, path, value)
+            try:
+                model.check(changed, {"chain": "acme", "store_id": "s1"})
+            except PayloadError as error:
+                assert "\n" not in str(error)
+
+
+def _places(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(document, dict):
+        return [p for k, v in document.items() for p in [prefix + (k,), *_places(v, prefix + (k,))]]
+    if isinstance(document, list):
+        return [p for i, v in enumerate(document) for p in [prefix + (i,), *_places(v, prefix + (i,))]]
+    return []
+
+
+def _put(document: Any, path: tuple[Any, ...], value: Any) -> None:
+    for part in path[:-1]:
+        document = document[part]
+    document[path[-1]] = value
+
+
+def test_deeply_nested_status_and_metrics_are_refused_as_contract_errors() -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    for raw in (b'{"schema": "retail.store-status/1", "cameras": ' + deep + b"}",
+                b'{"schema": "retail.store-metrics/1", "data_quality": {"inputs": ' + deep + b"}}",
+                b'{"schema": "retail.store-metrics/1", "at": 1e400}'):
+        with pytest.raises(PayloadError):
+            check_metrics(raw) if b"metrics" in raw else check_status(raw)
+    nested: Any = []
+    for _ in range(3000):
+        nested = [nested]
+    with pytest.raises(PayloadError):
+        StoreStatus.check(status(cameras=nested))
