@@ -19,7 +19,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .settings import FootfallError, SourceSpec
+from .settings import SourceSpec
 
 log = logging.getLogger(__name__)
 
