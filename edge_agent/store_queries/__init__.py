@@ -12,4 +12,8 @@ transaction (`write_transaction`), so one batch or one scoring run stays whole.
 - `alerts`: the outbox, the alerts and the scoring runs
 - `footfall`: footfall buckets, dwell, camera gaps and camera status
 - `runs`: ingest runs and the quarantine
+
+The one reader outside: models/store_data.py loads a whole store into arrays
+for scoring, training and the central side's backtests, which must not import
+edge_agent (tests/test_boundaries.py).
 """
