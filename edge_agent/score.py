@@ -153,8 +153,8 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
                                      control=control, events=(events or {}).get(originals[alert.customer_id]))
             payload = outbox.append(seq, alert_id, "alert", document, now)
             alert_queries.insert_alert(store, {
-                "alert_id": alert_id, "seq": seq, "run_id": run_id, "customer_key": keys.get(originals[alert.customer_id]),
-                "customer_ref": alert.customer_id, "as_of": result.as_of, "risk_score": alert.risk_score,
+                "alert_id": alert_id, "seq": seq, "run_id": run_id,
+                "customer_key": keys.get(originals[alert.customer_id]), "customer_ref": alert.customer_id, "as_of": result.as_of, "risk_score": alert.risk_score,
                 "level": alert.level, "action": document["action"], "payload": payload, "created_at": now,
                 "control": int(control), "kind": alert_kind(alert)})
             result.alerts += 1

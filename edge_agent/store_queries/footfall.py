@@ -74,8 +74,8 @@ def set_camera_status(conn: sqlite3.Connection, source: str, state: str, detail:
                       updated_at: str) -> None:
     """The camera's latest state, replacing the previous one (status reports show only the latest)."""
     conn.execute(
-        "INSERT OR REPLACE INTO camera_status(source, state, detail, frames, gaps, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (source, state, detail, frames, gaps, updated_at))
+        "INSERT OR REPLACE INTO camera_status(source, state, detail, frames, gaps, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)", (source, state, detail, frames, gaps, updated_at))
 
 
 def camera_statuses(conn: sqlite3.Connection) -> list[dict[str, Any]]:

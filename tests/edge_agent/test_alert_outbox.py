@@ -139,5 +139,6 @@ def test_append_refuses_an_alert_id_already_in_the_outbox(store_path: Path) -> N
         with write_transaction(store.conn):
             stored = outbox.append(outbox.last_seq() + 1, "a1", "alert", {"alert_id": "a1"}, "2025-10-01T00:00:00Z")
         with pytest.raises(sqlite3.IntegrityError), write_transaction(store.conn):
-            outbox.append(outbox.last_seq() + 1, "a1", "alert", {"alert_id": "a1", "again": True}, "2025-10-01T00:00:00Z")
-        assert [(e.seq, e.alert_id, e.payload) for e in outbox.due(resend_after=60, limit=10)] == [(1, "a1", stored.encode())]
+            outbox.append(outbox.last_seq() + 1, "a1", "alert", {"again": True}, "2025-10-01T00:00:00Z")
+        due = outbox.due(resend_after=60, limit=10)
+        assert [(e.seq, e.alert_id, e.payload) for e in due] == [(1, "a1", stored.encode())]
