@@ -17,7 +17,7 @@ from ..store_db import StoreDatabase
 def append_outbox(store: StoreDatabase, row: dict[str, Any]) -> None:
     """One message (seq, alert_id, kind, payload, created_at). A plain insert: an alert id already in the
     outbox raises sqlite3.IntegrityError (scoring looks before it writes, so that is a bug, never a resend)."""
-    store.db["outbox"].insert(row)  # type: ignore[union-attr]
+    store.db.table("outbox").insert(row)
 
 
 def last_outbox_seq(conn: sqlite3.Connection) -> int:
@@ -125,7 +125,7 @@ def alert_exists(conn: sqlite3.Connection, alert_id: str) -> bool:
 
 def insert_alert(store: StoreDatabase, row: dict[str, Any]) -> None:
     """Record one alert (the columns of the alerts table), in scoring's transaction."""
-    store.db["alerts"].insert(row)  # type: ignore[union-attr]
+    store.db.table("alerts").insert(row)
 
 
 # --- scoring runs -------------------------------------------------------------------
@@ -133,7 +133,7 @@ def insert_alert(store: StoreDatabase, row: dict[str, Any]) -> None:
 
 def start_score_run(store: StoreDatabase, row: dict[str, Any]) -> int:
     """Record a scoring run (as_of, model_version, started_at, finished_at, scored, levels); returns its id."""
-    return int(store.db["score_runs"].insert(row).last_pk)  # type: ignore[union-attr, arg-type]
+    return int(store.db.table("score_runs").insert(row).last_pk)  # type: ignore[arg-type]
 
 
 def set_run_alerts(conn: sqlite3.Connection, run_id: int, alerts: int) -> None:

@@ -24,12 +24,12 @@ def start_run(store: StoreDatabase, *, source: str, format: str, header: str | N
     row: dict[str, Any] = {"source": source, "format": format, "header": header, "started_at": now, "input": input}
     if finished:
         row.update(finished_at=now, status="done")
-    return int(store.db["ingest_runs"].insert(row).last_pk)  # type: ignore[union-attr, arg-type]
+    return int(store.db.table("ingest_runs").insert(row).last_pk)  # type: ignore[arg-type]
 
 
 def finish_run(store: StoreDatabase, run_id: int, status: str) -> None:
     """Close a run as `done` or `failed` (inside the caller's transaction)."""
-    store.db["ingest_runs"].update(run_id, {"status": status, "finished_at": utc_now_iso()})  # type: ignore[union-attr]
+    store.db.table("ingest_runs").update(run_id, {"status": status, "finished_at": utc_now_iso()})
 
 
 def add_to_run(conn: sqlite3.Connection, run_id: int, rows: int, accepted: int, duplicates: int,
@@ -44,14 +44,14 @@ def add_to_run(conn: sqlite3.Connection, run_id: int, rows: int, accepted: int, 
 
 def run_source(store: StoreDatabase, run_id: int) -> str:
     """The file name a run read (for messages about it)."""
-    return str(store.db["ingest_runs"].get(run_id)["source"])  # type: ignore[union-attr]
+    return str(store.db.table("ingest_runs").get(run_id)["source"])
 
 
 def latest_header(store: StoreDatabase, source: str) -> tuple[str | None] | None:
     """The header of the latest run of a file with this name, as a one-element tuple; None if none was run.
 
     (The header itself may be None: a JSON Lines file has none.)"""
-    for row in store.db["ingest_runs"].rows_where(  # type: ignore[union-attr]
+    for row in store.db.table("ingest_runs").rows_where(
             "source = ?", [source], order_by="run_id DESC", select="header", limit=1):
         return (row["header"],)
     return None
@@ -67,14 +67,14 @@ def quarantine_rows(conn: sqlite3.Connection, rows: list[tuple[int, str, int, st
 
 def list_quarantined(store: StoreDatabase, source: str | None, limit: int | None) -> Iterator[dict[str, Any]]:
     """Rejected rows oldest first (source, line, reason, detail, raw, created_at), optionally of one file name."""
-    yield from store.db["quarantine"].rows_where(  # type: ignore[union-attr]
+    yield from store.db.table("quarantine").rows_where(
         None if source is None else "source = ?", None if source is None else [source],
         order_by="quarantine_id", select="source, line, reason, detail, raw, created_at", limit=limit)
 
 
 def quarantined_raw(store: StoreDatabase, source: str) -> list[bytes]:
     """The kept text of one file's rejected rows, in line order (rows without text are left out)."""
-    return [bytes(row["raw"]) for row in store.db["quarantine"].rows_where(  # type: ignore[union-attr]
+    return [bytes(row["raw"]) for row in store.db.table("quarantine").rows_where(
         "source = ? AND length(raw) > 0", [source], order_by="line", select="raw")]
 
 
