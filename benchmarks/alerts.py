@@ -68,7 +68,6 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
 
 from edge_agent.outbox import Outbox  # noqa: E402
-from edge_agent.score import _append as append_to_outbox  # noqa: E402
 from edge_agent.score import ScoreResult, ScoringPolicy, alert_id_for, alert_payload, record_scoring  # noqa: E402
 from edge_agent.store_db import StoreDatabase, open_store_db, utc_now_iso, write_transaction  # noqa: E402
 from models.alerting import AlertPolicy  # noqa: E402
@@ -398,14 +397,15 @@ def write_outbox_rows(store: StoreDatabase, first: int, count: int) -> list[str]
     """`count` alerts into the outbox in one transaction, with scoring's own payload and row writer and seq rule."""
     now = utc_now_iso()
     ids = []
+    outbox = Outbox(store)
     with write_transaction(store.conn):
-        seq = store.conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
+        seq = outbox.last_seq()
         for number in range(first, first + count):
             person, seq = candidate(number), seq + 1
             alert_id = alert_id_for(store.chain, store.store_id, person.customer_id, AS_OF)
             document = alert_payload(store, person, customer_ref=person.customer_id, alert_id=alert_id, seq=seq,
                                      as_of=AS_OF, model_version=MODEL_VERSION, created_at=now, control=False)
-            append_to_outbox(store.conn, seq, alert_id, "alert", document, now)
+            outbox.append(seq, alert_id, "alert", document, now)
             ids.append(alert_id)
     return ids
 

@@ -10,10 +10,13 @@ bytes of unacknowledged rows count against the configured disk quota.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .store_db import StoreDatabase, utc_now_iso, write_transaction
+from .store_queries import alerts as queries
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,27 @@ class OutboxStats:
 
 class Outbox:
     def __init__(self, store: StoreDatabase):
+        self.store = store
         self.conn = store.conn
+
+    def append(self, seq: int, alert_id: str, kind: str, document: dict[str, Any], created_at: str) -> str:
+        """Write one message inside the caller's transaction (scoring's, with the alert it carries); returns
+        the payload as stored. An alert id already in the outbox is refused (sqlite3.IntegrityError)."""
+        payload = json.dumps(document)
+        queries.append_outbox(self.store, {"seq": seq, "alert_id": alert_id, "kind": kind, "payload": payload,
+                                           "created_at": created_at})
+        return payload
+
+    def last_seq(self) -> int:
+        """The store's alert counter so far: the next message takes the seq after it."""
+        return queries.last_outbox_seq(self.conn)
+
+    def has(self, alert_id: str) -> bool:
+        return queries.in_outbox(self.conn, alert_id)
+
+    def unacked_bytes(self) -> int:
+        """What counts against the disk quota."""
+        return queries.unacked_bytes(self.conn)
 
     def due(self, resend_after: float, limit: int, now: float | None = None, after_seq: int = 0) -> list[OutboxEntry]:
         """Unacknowledged rows never sent, or sent longer than `resend_after` seconds ago, in seq order.
@@ -47,11 +70,7 @@ class Outbox:
         `after_seq` lets one drain page through the outbox without meeting again what it has just sent.
         """
         now = time.time() if now is None else now
-        rows = self.conn.execute(
-            "SELECT seq, alert_id, kind, payload, sent_count FROM outbox WHERE acked_at IS NULL AND seq > ?"
-            " AND (last_sent_at IS NULL OR last_sent_at <= ?) ORDER BY seq LIMIT ?",
-            (after_seq, now - resend_after, limit),
-        ).fetchall()
+        rows = queries.due_messages(self.conn, after_seq, now - resend_after, limit)
         return [OutboxEntry(seq, alert_id, kind, payload.encode(), sent) for seq, alert_id, kind, payload, sent in rows]
 
     def mark_sent(self, seqs: list[int], now: float | None = None) -> None:
@@ -59,53 +78,30 @@ class Outbox:
             return
         stamp = time.time() if now is None else now
         with write_transaction(self.conn):
-            self.conn.executemany(
-                "UPDATE outbox SET sent_count = sent_count + 1, last_sent_at = ? WHERE seq = ?",
-                [(stamp, seq) for seq in seqs],
-            )
+            queries.mark_sent(self.conn, seqs, stamp)
 
     def mark_acked(self, alert_ids: list[str], up_to_seq: int | None) -> int:
         """Record the aggregator's ack; return how many rows it newly covers."""
-        now = utc_now_iso()
         with write_transaction(self.conn):
-            changed = self.conn.executemany(
-                "UPDATE outbox SET acked_at = ? WHERE alert_id = ? AND acked_at IS NULL",
-                [(now, alert_id) for alert_id in alert_ids],
-            ).rowcount
-            if up_to_seq is not None:
-                changed += self.conn.execute(
-                    "UPDATE outbox SET acked_at = ? WHERE seq <= ? AND acked_at IS NULL", (now, up_to_seq)
-                ).rowcount
-        return max(0, changed)
+            return queries.mark_acked(self.conn, alert_ids, up_to_seq, utc_now_iso())
 
     def mark_rejected(self, rejected: list[dict[str, str]]) -> int:
         """The aggregator refused these alerts: stop resending them, keep the reason for the alarm."""
-        now = utc_now_iso()
         with write_transaction(self.conn):
-            return max(0, self.conn.executemany(
-                "UPDATE outbox SET acked_at = ?, rejected_reason = ? WHERE alert_id = ? AND acked_at IS NULL",
-                [(now, r["reason"], r["alert_id"]) for r in rejected],
-            ).rowcount)
+            return queries.mark_rejected(self.conn, [(r["alert_id"], r["reason"]) for r in rejected], utc_now_iso())
 
     def rejected(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM outbox WHERE rejected_reason IS NOT NULL").fetchone()[0])
+        return queries.rejected_count(self.conn)
 
     def unacked(self) -> int:
         """Rows still waiting for the aggregator: the index alone answers, however big the payloads."""
-        return int(self.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0])
+        return queries.unacked_count(self.conn)
 
     def stats(self) -> OutboxStats:
-        unacked, unsent, size, oldest = self.conn.execute(
-            "SELECT count(*), coalesce(sum(last_sent_at IS NULL), 0), coalesce(sum(length(payload)), 0),"
-            " min(created_at) FROM outbox WHERE acked_at IS NULL"
-        ).fetchone()
-        acked = self.conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NOT NULL").fetchone()[0]
-        return OutboxStats(int(unacked), int(unsent), int(size), oldest, int(acked))
+        return OutboxStats(*queries.outbox_figures(self.conn))
 
     def prune_acked(self, older_than_days: float = 7.0) -> int:
         """Forget acknowledged rows after a while (the alerts table keeps the record)."""
         cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - older_than_days * 86400))
         with write_transaction(self.conn):
-            return int(self.conn.execute(
-                "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", (cutoff,)
-            ).rowcount)
+            return queries.delete_acked_before(self.conn, cutoff)

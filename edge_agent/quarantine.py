@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .store_db import StoreDatabase
+from .store_queries import runs
 
 
 class QuarantineError(Exception):
@@ -29,18 +30,10 @@ def list_quarantine(
     store: StoreDatabase, *, source: str | None = None, limit: int | None = None
 ) -> list[QuarantinedRow]:
     """Rejected rows, oldest first, optionally for one source file name."""
-    sql = "SELECT source, line, reason, detail, raw, created_at FROM quarantine"
-    params: list[object] = []
-    if source is not None:
-        sql += " WHERE source = ?"
-        params.append(Path(source).name)
-    sql += " ORDER BY quarantine_id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
+    name = None if source is None else Path(source).name
     return [
-        QuarantinedRow(src, line, reason, detail, bytes(raw).decode("utf-8", "backslashreplace"), at)
-        for src, line, reason, detail, raw, at in store.conn.execute(sql, params)
+        QuarantinedRow(**{**row, "raw": bytes(row["raw"]).decode("utf-8", "backslashreplace")})
+        for row in runs.list_quarantined(store, name, limit)
     ]
 
 
@@ -55,19 +48,15 @@ def export_quarantine(store: StoreDatabase, source: str, out: Path) -> int:
     original file holds them.
     """
     name = Path(source).name
-    header_row = store.conn.execute(
-        "SELECT header FROM ingest_runs WHERE source = ? ORDER BY run_id DESC LIMIT 1", (name,)
-    ).fetchone()
+    header_row = runs.latest_header(store, name)
     if header_row is None:
         raise QuarantineError(f"no ingest of a file named {name!r} is recorded")
-    rows = store.conn.execute(
-        "SELECT raw FROM quarantine WHERE source = ? AND length(raw) > 0 ORDER BY line", (name,)
-    ).fetchall()
+    rows = runs.quarantined_raw(store, name)
     if out.exists():
         raise QuarantineError(f"{out} exists; choose a new file name")
     with open(out, "wb") as handle:
         if header_row[0]:
             handle.write(header_row[0].encode() + b"\n")
-        for (raw,) in rows:
-            handle.write(bytes(raw) + b"\n")
+        for raw in rows:
+            handle.write(raw + b"\n")
     return len(rows)

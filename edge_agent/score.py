@@ -30,8 +30,11 @@ from models.store_data import DAY, StoreData, load_store_data
 
 from .config import ConfigError, load_policy_tables
 from .onnx_model import OnnxChurnModel
+from .outbox import Outbox
 from .policy_sections import AlertsSection, RiskSection
 from .store_db import StoreDatabase, utc_now_iso, write_transaction
+from .store_queries import alerts as alert_queries
+from .store_queries.sales import load_customer_keys
 
 DEFAULT_LOOKBACK_DAYS = 365
 RECENT_EVENT_DAYS = 90  # how far back an alert shows the customer's own events (at most RECENT_EVENTS_MAX)
@@ -99,18 +102,9 @@ def alert_kind(alert: ScoredCustomer) -> str:
 def _sent_so_far(conn: Any, as_of: str) -> SentSoFar:
     """Alerts already recorded today and in the 6 days before, per list (the weekly budgets)."""
     week_start = (date.fromisoformat(as_of) - timedelta(days=6)).isoformat()
-    rows = dict(conn.execute(
-        "SELECT kind, count(*) FROM alerts WHERE as_of BETWEEN ? AND ? GROUP BY kind", (week_start, as_of)
-    ).fetchall())
-    today = conn.execute("SELECT count(*) FROM alerts WHERE as_of = ?", (as_of,)).fetchone()[0]
+    rows = alert_queries.alerts_per_kind_between(conn, week_start, as_of)
+    today = alert_queries.alerts_on(conn, as_of)
     return SentSoFar(today, rows.get("early_warning", 0), rows.get("win_back", 0))
-
-
-def _append(conn: Any, seq: int, alert_id: str, kind: str, document: dict[str, Any], now: str) -> str:
-    payload = json.dumps(document)
-    conn.execute("INSERT INTO outbox(seq, alert_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-                 (seq, alert_id, kind, payload, now))
-    return payload
 
 
 def customer_events(data: StoreData, bound_day: int, candidates: list[ScoredCustomer]
@@ -132,41 +126,37 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
     conn = store.conn
     as_of_day = epoch_day(result.as_of)
     refs = {c.customer_id: pseudonymise(c.customer_id, policy.pseudonymise_key) for c in candidates}
+    outbox = Outbox(store)
     with write_transaction(conn):
-        run_id = conn.execute(
-            "INSERT INTO score_runs(as_of, model_version, started_at, finished_at, scored, levels)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (result.as_of, result.model_version, now, now, result.scored, json.dumps(result.levels)),
-        ).lastrowid
-        unacked_bytes = conn.execute(
-            "SELECT coalesce(sum(length(payload)), 0) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
-        if unacked_bytes >= policy.alerts.quota_bytes:
+        run_id = alert_queries.start_score_run(store, {
+            "as_of": result.as_of, "model_version": result.model_version, "started_at": now, "finished_at": now,
+            "scored": result.scored, "levels": json.dumps(result.levels)})
+        if outbox.unacked_bytes() >= policy.alerts.quota_bytes:
             result.quota_alarm, result.deferred = True, len(candidates)
-            conn.execute("UPDATE score_runs SET alerts = 0 WHERE run_id = ?", (run_id,))
+            alert_queries.set_run_alerts(conn, run_id, 0)
             return
         previous = {refs[c.customer_id]: p for c in candidates if (p := _previous_alerts_for(conn, refs[c.customer_id]))}
         keyed = [_with_ref(c, refs[c.customer_id]) for c in candidates]
         selection: Selection = select_alerts(keyed, previous, _sent_so_far(conn, result.as_of), as_of_day,
                                              policy.alerts)
-        seq = conn.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0]
-        keys = dict(conn.execute("SELECT customer_id, customer_key FROM customers"))
+        seq = outbox.last_seq()
+        keys = load_customer_keys(conn)
         originals = {refs[c.customer_id]: c.customer_id for c in candidates}
         for alert in selection.alerts:
             alert_id = alert_id_for(store.chain, store.store_id, alert.customer_id, result.as_of)
-            if conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone():
+            if alert_queries.alert_exists(conn, alert_id):
                 continue  # this customer was alerted today already (a re-run)
             seq += 1
             control = in_control_group(alert_id, alert.level, policy.alerts)
             document = alert_payload(store, alert, customer_ref=alert.customer_id, alert_id=alert_id, seq=seq,
                                      as_of=result.as_of, model_version=result.model_version, created_at=now,
                                      control=control, events=(events or {}).get(originals[alert.customer_id]))
-            payload = _append(conn, seq, alert_id, "alert", document, now)
-            conn.execute(
-                "INSERT INTO alerts(alert_id, seq, run_id, customer_key, customer_ref, as_of, risk_score, level,"
-                " action, payload, created_at, control, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (alert_id, seq, run_id, keys.get(originals[alert.customer_id]), alert.customer_id, result.as_of,
-                 alert.risk_score, alert.level, document["action"], payload, now, int(control), alert_kind(alert)),
-            )
+            payload = outbox.append(seq, alert_id, "alert", document, now)
+            alert_queries.insert_alert(store, {
+                "alert_id": alert_id, "seq": seq, "run_id": run_id,
+                "customer_key": keys.get(originals[alert.customer_id]), "customer_ref": alert.customer_id, "as_of": result.as_of, "risk_score": alert.risk_score,
+                "level": alert.level, "action": document["action"], "payload": payload, "created_at": now,
+                "control": int(control), "kind": alert_kind(alert)})
             result.alerts += 1
             result.winbacks += int(alert.lapsed)
         result.cooled = selection.cooled
@@ -176,7 +166,7 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
         alert_id = hashlib.sha256(
             f"{store.chain}\x1f{store.store_id}\x1foverflow\x1f{result.as_of}\x1f{held_back}".encode()).hexdigest()[:32]
         result.overflow = len(selection.overflow)
-        if selection.overflow and not conn.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone():
+        if selection.overflow and not outbox.has(alert_id):
             seq += 1
             document = AlertOverflow.build(
                 schema=OVERFLOW_SCHEMA, alert_id=alert_id, seq=seq, chain=store.chain, store_id=store.store_id,
@@ -185,14 +175,12 @@ def record_scoring(store: StoreDatabase, result: ScoreResult, candidates: list[S
                            for o in selection.overflow],
                 model_version=result.model_version, created_at=now,
             )
-            _append(conn, seq, alert_id, "overflow", document, now)
-        conn.execute("UPDATE score_runs SET alerts = ? WHERE run_id = ?", (result.alerts, run_id))
+            outbox.append(seq, alert_id, "overflow", document, now)
+        alert_queries.set_run_alerts(conn, run_id, result.alerts)
 
 
 def _previous_alerts_for(conn: Any, customer_ref: str) -> PreviousAlert | None:
-    row = conn.execute(
-        "SELECT level, as_of FROM alerts WHERE customer_ref = ? ORDER BY as_of DESC, seq DESC LIMIT 1", (customer_ref,)
-    ).fetchone()
+    row = alert_queries.last_alert_for(conn, customer_ref)
     return PreviousAlert(row[0], epoch_day(row[1])) if row else None
 
 

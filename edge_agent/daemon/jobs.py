@@ -19,6 +19,9 @@ from ..ingest import IngestCounts
 from ..outbox import Outbox
 from ..score import ScoringPolicy, score_store
 from ..store_db import StoreDatabase, write_transaction
+from ..store_queries.alerts import last_score_run_started
+from ..store_queries.events import delete_events_before
+from ..store_queries.sales import delete_transactions_before
 from . import memory
 from .dropbox import Dropbox
 from .health import DaemonMetrics, Health
@@ -45,8 +48,8 @@ class DropboxJob:
 
 def last_score_run(store: StoreDatabase) -> datetime | None:
     """When the newest scoring run started, as an aware datetime."""
-    row = store.conn.execute("SELECT max(started_at) FROM score_runs").fetchone()
-    return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
+    started = last_score_run_started(store.conn)
+    return datetime.fromisoformat(started.replace("Z", "+00:00")) if started else None
 
 
 class ScoringJob:
@@ -97,8 +100,8 @@ class RetentionJob:
         local_now = datetime.now(store.zone).replace(tzinfo=None)
         cutoff = int((local_now - datetime(1970, 1, 1)).total_seconds()) - self.retention.transactions_days * 86400
         with write_transaction(store.conn):
-            deleted = store.conn.execute("DELETE FROM transactions WHERE ts < ?", (cutoff,)).rowcount
-            events = store.conn.execute("DELETE FROM customer_events WHERE ts < ?", (cutoff,)).rowcount
+            deleted = delete_transactions_before(store.conn, cutoff)
+            events = delete_events_before(store.conn, cutoff)
         pruned = Outbox(store).prune_acked(self.retention.acked_outbox_days)
         self.marker.parent.mkdir(parents=True, exist_ok=True)
         self.marker.write_text(str(time.time()))

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store_db import StoreDbError, open_store_db_readonly
-
-CAMERA_FIELDS = ("source", "state", "detail", "frames", "gaps", "updated_at")
+from ..store_queries.footfall import camera_statuses
 
 
 def camera_states(db_path: Path) -> list[dict[str, Any]]:
@@ -16,9 +15,8 @@ def camera_states(db_path: Path) -> list[dict[str, Any]]:
     try:
         conn = open_store_db_readonly(db_path)
         try:
-            rows = conn.execute(f"SELECT {', '.join(CAMERA_FIELDS)} FROM camera_status").fetchall()
+            return camera_statuses(conn)
         finally:
             conn.close()
     except (sqlite3.Error, StoreDbError):
         return []
-    return [dict(zip(CAMERA_FIELDS, row)) for row in rows]

@@ -29,6 +29,8 @@ from transport.mqtt import BrokerError
 from ..data_quality import data_quality
 from ..publisher import AlertPublisher, PublisherSettings
 from ..store_db import StoreDatabase, utc_now_iso
+from ..store_queries.footfall import footfall_per_hour
+from ..store_queries.sales import in_store_sales_per_hour
 
 log = logging.getLogger("edge_agent.uplink")
 
@@ -37,14 +39,8 @@ def hourly_activity(store: StoreDatabase, hours: int = 48) -> list[dict[str, Any
     """Entries, exits and in-store sales per store-local hour: counts only, nothing per customer."""
     now = datetime.now(store.zone).replace(tzinfo=None, minute=0, second=0, microsecond=0)
     since = int((now - timedelta(hours=hours - 1) - datetime(1970, 1, 1)).total_seconds())
-    foot = dict(
-        ((hour, (entries, exits)) for hour, entries, exits in store.conn.execute(
-            "SELECT bucket_start - bucket_start % 3600, sum(entries), sum(exits) FROM footfall"
-            " WHERE bucket_start >= ? GROUP BY 1", (since,)))
-    )
-    sales = dict(store.conn.execute(
-        "SELECT ts - ts % 3600, count(*) FROM transactions WHERE ts >= ? AND amount > 0 AND has_time = 1"
-        " AND (channel IS NULL OR channel != 'online') GROUP BY 1", (since,)))
+    foot = footfall_per_hour(store, since)
+    sales = in_store_sales_per_hour(store, since)
     rows = []
     for hour in sorted(set(foot) | set(sales)):
         entries, exits = foot.get(hour, (0, 0))

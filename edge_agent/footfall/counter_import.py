@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 from ..ingest.validate import RowRejected, TimestampParser
 from ..store_db import StoreDatabase, open_store_db, utc_now_iso, write_transaction
+from ..store_queries import runs
 from .settings import FootfallError
 from .storage import replace_counts
 
@@ -205,23 +206,13 @@ def import_counter_file(
     counts.entries = sum(r.entries for r in good)
     counts.exits = sum(r.exits for r in good)
     with write_transaction(store.conn) as conn:
-        run_id = conn.execute(
-            "INSERT INTO ingest_runs(source, format, header, started_at, finished_at, status, input)"
-            " VALUES (?, 'footfall-csv', ?, ?, ?, 'done', 'footfall')",
-            (path.name, ",".join(header), now, now),
-        ).lastrowid
+        run_id = runs.start_run(store, source=path.name, format="footfall-csv", header=",".join(header),
+                                input="footfall", finished=True)
         counts.accepted = replace_counts(conn, source, [(r.bucket_start, seconds, r.entries, r.exits) for r in good])
         counts.duplicates = len(good) - counts.accepted
-        conn.executemany(
-            "INSERT OR IGNORE INTO quarantine(run_id, source, line, reason, detail, raw, fingerprint, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, path.name, line, reason, detail, raw, _fingerprint(path.name, line, raw), now)
-             for line, raw, reason, detail in rejected],
-        )
-        conn.execute(
-            "UPDATE ingest_runs SET rows = ?, accepted = ?, duplicates = ?, quarantined = ? WHERE run_id = ?",
-            (counts.rows, counts.accepted, counts.duplicates, counts.quarantined, run_id),
-        )
+        runs.quarantine_rows(conn, [(run_id, path.name, line, reason, detail, raw, _fingerprint(path.name, line, raw),
+                                     now) for line, raw, reason, detail in rejected])
+        runs.add_to_run(conn, run_id, counts.rows, counts.accepted, counts.duplicates, counts.quarantined)
     return counts, seconds
 
 

@@ -19,18 +19,13 @@ from zoneinfo import ZoneInfo
 from models.events import EVENT_KINDS
 
 from ..store_db import StoreDatabase
+from ..store_queries.events import event_inserter
 from .contract import EVENTS, Contract
 from .identity_key import IdentityKey
 from .notes import NoteCategories
 from .validate import EPOCH_NAIVE, DerivedIds, RowRejected, TimestampParser, _short, optional_text
 
 MAX_CHANNEL_LENGTH = 32
-
-_INSERT_EVENT = (
-    "INSERT OR IGNORE INTO customer_events"
-    "(event_id, customer_ref, ts, has_time, kind, value, channel, note, run_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, {run_id:d})"
-)
 
 
 def parse_value(value: object) -> float | None:
@@ -180,10 +175,10 @@ class EventsTable:
     """Stores events keyed by event id: an id seen before is a duplicate."""
 
     def __init__(self, run_id: int):
-        self.insert_sql = _INSERT_EVENT.format(run_id=run_id)
+        self.insert_rows = event_inserter(run_id)
 
     def insert(self, conn: sqlite3.Connection, rows: list) -> int:  # type: ignore[type-arg]
-        return int(conn.executemany(self.insert_sql, rows).rowcount)
+        return self.insert_rows(conn, rows)
 
     def rolled_back(self, conn: sqlite3.Connection) -> None:
         """Nothing is remembered between batches."""

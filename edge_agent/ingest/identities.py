@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..store_db import StoreDatabase, utc_now_iso
+from ..store_queries.events import insert_aliases, load_aliases
+from ..store_queries.runs import run_source
 from .contract import IDENTITIES, Contract
 from .identity_key import IdentityKey
 from .source import IngestError
@@ -26,11 +28,6 @@ from .validate import RowRejected, _short, optional_text
 ALIAS_KINDS = ("online_account", "phone", "email")
 
 IdentityRow = tuple[str, tuple[tuple[str, str], ...]]  # (customer id, its new (alias, kind) links)
-
-
-def load_aliases(conn: sqlite3.Connection) -> dict[str, str]:
-    """alias → customer id, as stored."""
-    return dict(conn.execute("SELECT alias, customer_id FROM customer_aliases").fetchall())
 
 
 class IdentityValidator:
@@ -112,10 +109,7 @@ class AliasTable:
         now = utc_now_iso()
         links = [(alias, customer, kind, self.run_id, now) for customer, new in rows for alias, kind in new]
         try:
-            conn.executemany(
-                "INSERT INTO customer_aliases(alias, customer_id, kind, run_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                links,
-            )
+            insert_aliases(conn, links)
         except sqlite3.IntegrityError:
             # Another ingest linked one of these aliases after this run read the links: nothing of this batch
             # is kept, and reading the file again judges it against the links as they are now.
@@ -137,5 +131,5 @@ class IdentitiesInput:
 
     def begin(self, store: StoreDatabase, run_id: int, now_utc: datetime | None
               ) -> tuple[IdentityValidator, AliasTable]:
-        name = store.conn.execute("SELECT source FROM ingest_runs WHERE run_id = ?", (run_id,)).fetchone()[0]
+        name = run_source(store, run_id)
         return IdentityValidator(self.key, load_aliases(store.conn)), AliasTable(run_id, name)

@@ -20,17 +20,12 @@ from datetime import datetime
 from typing import Protocol
 
 from ..store_db import StoreDatabase, utc_now_iso, write_transaction
+from ..store_queries import runs
 from .contract import Contract
 from .records import Rejected, Validator, iter_batches
 from .source import SourceFile, open_source
 
 DEFAULT_BATCH_SIZE = 20_000
-
-_INSERT_QUARANTINE = (
-    "INSERT OR IGNORE INTO quarantine"
-    "(run_id, source, line, reason, detail, raw, fingerprint, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 @dataclass
@@ -106,8 +101,8 @@ class BatchWriter:
         try:
             with write_transaction(conn):
                 accepted = self.table.insert(conn, rows) if rows else 0
-                conn.executemany(
-                    _INSERT_QUARANTINE,
+                runs.quarantine_rows(
+                    conn,
                     [
                         (self.run_id, name, r.line, r.reason, r.detail, r.raw, _fingerprint(name, r.line, r.raw), now)
                         for r in rejected
@@ -120,11 +115,7 @@ class BatchWriter:
                     quarantined=len(rejected),
                     reasons=Counter(r.reason for r in rejected),
                 )
-                conn.execute(
-                    "UPDATE ingest_runs SET rows = rows + ?, accepted = accepted + ?,"
-                    " duplicates = duplicates + ?, quarantined = quarantined + ? WHERE run_id = ?",
-                    (batch.rows, batch.accepted, batch.duplicates, batch.quarantined, self.run_id),
-                )
+                runs.add_to_run(conn, self.run_id, batch.rows, batch.accepted, batch.duplicates, batch.quarantined)
         except BaseException:
             self.table.rolled_back(conn)
             raise
@@ -150,26 +141,14 @@ def _bulk_load_gc() -> Iterator[None]:
 
 
 def _start_run(store: StoreDatabase, source: SourceFile) -> int:
-    with write_transaction(store.conn) as conn:
-        cursor = conn.execute(
-            "INSERT INTO ingest_runs(source, format, header, started_at, input) VALUES (?, ?, ?, ?, ?)",
-            (
-                source.name,
-                source.format + (".gz" if source.compressed else ""),
-                ",".join(source.header) or None,
-                utc_now_iso(),
-                source.contract.input,
-            ),
-        )
-        return int(cursor.lastrowid or 0)
+    with write_transaction(store.conn):
+        return runs.start_run(store, source=source.name, format=source.format + (".gz" if source.compressed else ""),
+                              header=",".join(source.header) or None, input=source.contract.input)
 
 
 def _finish_run(store: StoreDatabase, run_id: int, status: str) -> None:
-    with write_transaction(store.conn) as conn:
-        conn.execute(
-            "UPDATE ingest_runs SET status = ?, finished_at = ? WHERE run_id = ?",
-            (status, utc_now_iso(), run_id),
-        )
+    with write_transaction(store.conn):
+        runs.finish_run(store, run_id, status)
 
 
 def ingest_source(

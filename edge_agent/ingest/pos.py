@@ -6,18 +6,10 @@ import sqlite3
 from datetime import datetime
 
 from ..store_db import StoreDatabase
+from ..store_queries import sales
+from ..store_queries.sales import load_customer_keys
 from .contract import POS, Contract
 from .validate import RowValidator
-
-_INSERT_TRANSACTION = (
-    "INSERT OR IGNORE INTO transactions"
-    "(transaction_id, customer_key, ts, has_time, amount, items, channel, run_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, {run_id:d})"
-)
-
-
-def load_customer_keys(conn: sqlite3.Connection) -> dict[str, int]:
-    return dict(conn.execute("SELECT customer_id, customer_key FROM customers").fetchall())
 
 
 class TransactionsTable:
@@ -30,7 +22,7 @@ class TransactionsTable:
 
     def __init__(self, run_id: int, customer_keys: dict[str, int]):
         self.customer_keys = customer_keys
-        self.insert_sql = _INSERT_TRANSACTION.format(run_id=run_id)
+        self.insert_rows = sales.transaction_inserter(run_id)
 
     def _create_customers(self, conn: sqlite3.Connection, rows: list) -> None:  # type: ignore[type-arg]
         """We hold the write lock, so numbering after the current maximum cannot collide."""
@@ -39,11 +31,8 @@ class TransactionsTable:
         if not new_rows:
             return
         created = list(dict.fromkeys(row[1] for row in new_rows if row[1] not in keys))
-        next_key = conn.execute("SELECT coalesce(max(customer_key), 0) + 1 FROM customers").fetchone()[0]
-        conn.executemany(
-            "INSERT INTO customers(customer_key, customer_id) VALUES (?, ?)",
-            [(next_key + offset, c) for offset, c in enumerate(created)],
-        )
+        next_key = sales.next_customer_key(conn)
+        sales.insert_customers(conn, [(next_key + offset, c) for offset, c in enumerate(created)])
         for offset, customer_id in enumerate(created):
             keys[customer_id] = next_key + offset
         for row in new_rows:
@@ -51,7 +40,7 @@ class TransactionsTable:
 
     def insert(self, conn: sqlite3.Connection, rows: list) -> int:  # type: ignore[type-arg]
         self._create_customers(conn, rows)
-        return int(conn.executemany(self.insert_sql, rows).rowcount)
+        return self.insert_rows(conn, rows)
 
     def rolled_back(self, conn: sqlite3.Connection) -> None:
         """Keys handed out in the batch no longer exist."""

@@ -4,14 +4,14 @@ pseudonymised references, the disk quota, and one transaction for alerts and out
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from edge_agent import score as score_module
 from edge_agent.outbox import Outbox
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
-from edge_agent.store_db import open_store_db
+from edge_agent.store_db import open_store_db, write_transaction
 from models.alerting import AlertPolicy, pseudonymise
 from models.payloads import PayloadError
 from models.scoring import ScoredCustomer
@@ -100,7 +100,7 @@ def test_a_crash_while_recording_leaves_neither_alerts_nor_outbox_rows(store_pat
         raise KeyboardInterrupt("power cut")
 
     run(store_path, "2025-10-01", [customer("a", 70, "red")])
-    monkeypatch.setattr(score_module, "_append", crash)
+    monkeypatch.setattr(Outbox, "append", crash)
     with pytest.raises(KeyboardInterrupt):
         run(store_path, "2025-10-02", [customer("b", 70, "red")])
     with open_store_db(store_path) as store:
@@ -130,3 +130,15 @@ def test_an_alert_that_breaks_its_contract_never_enters_the_outbox(store_path: P
     (sent,) = outbox_documents(store_path)
     assert sent["reasons"] == [{"text": "last visit 41 days ago, usually every 12 days",
                                 "feature": "days_since_last_visit", "value": 41.0, "usual": 12.0}]
+
+
+def test_append_refuses_an_alert_id_already_in_the_outbox(store_path: Path) -> None:
+    """Scoring looks before it appends: a second message under one alert id is a bug to surface, not a resend."""
+    with open_store_db(store_path) as store:
+        outbox = Outbox(store)
+        with write_transaction(store.conn):
+            stored = outbox.append(outbox.last_seq() + 1, "a1", "alert", {"alert_id": "a1"}, "2025-10-01T00:00:00Z")
+        with pytest.raises(sqlite3.IntegrityError), write_transaction(store.conn):
+            outbox.append(outbox.last_seq() + 1, "a1", "alert", {"again": True}, "2025-10-01T00:00:00Z")
+        due = outbox.due(resend_after=60, limit=10)
+        assert [(e.seq, e.alert_id, e.payload) for e in due] == [(1, "a1", stored.encode())]
