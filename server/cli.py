@@ -436,6 +436,7 @@ def aggregator_command(
     group: Annotated[str, typer.Option("--group", help="Shared-subscription group: aggregators in one group split the alerts.")] = "churn-aggregators",
     client_id: Annotated[Optional[str], typer.Option("--client-id", help="Stable MQTT client id, distinct per aggregator (default churn-aggregator-GROUP-HOSTNAME).")] = None,
     session_expiry: Annotated[int, typer.Option("--session-expiry", min=0, help="Seconds the broker keeps queueing for this aggregator while it is down.")] = 86_400,
+    busy_timeout: Annotated[float, typer.Option("--busy-timeout", min=0.1, help="SQLite central database: seconds to wait for another writer before the batch is retried and the log says the database is unavailable.")] = 30.0,
 ) -> None:
     """Store the stores' alerts, status and metrics in the central database and ack them; runs until SIGTERM.
 
@@ -445,7 +446,7 @@ def aggregator_command(
     logging.getLogger("churn.aggregator.mqtt").setLevel(logging.WARNING)
     with one_line_errors():
         broker = BrokerConfig(mqtt_url, ca_file, cert_file, key_file, password_file)
-        settings = AggregatorSettings(broker, group, client_id, session_expiry)
+        settings = AggregatorSettings(broker, group, client_id, session_expiry, busy_timeout_seconds=busy_timeout)
         run_aggregator(db, settings)
 
 

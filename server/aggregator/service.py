@@ -35,6 +35,7 @@ from models.contracts import all_stores_topic
 from transport.mqtt import BrokerConfig, make_client
 
 from ..central import SCHEMA_VERSION, CentralDb, driver_message, open_central_db
+from ..central.database import BUSY_TIMEOUT_SECONDS
 from .acks import AckBatcher
 from .handling import BatchOutcome, Incoming, handle_batch
 
@@ -70,6 +71,7 @@ class AggregatorSettings:
     batch_size: int = 200
     ack_interval: float = 0.3
     receive_maximum: int = 200
+    busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS  # SQLite: the wait for another writer before a retry
 
     def __post_init__(self) -> None:
         if not _GROUP.match(self.group):
@@ -263,7 +265,7 @@ def run_aggregator(db_target: str, settings: AggregatorSettings) -> Counter[str]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with open_central_db(db_target) as db:
+    with open_central_db(db_target, busy_timeout_seconds=settings.busy_timeout_seconds) as db:
         log.info("central database %s ready (schema version %d)", db.address, SCHEMA_VERSION)
         totals = Aggregator(db, settings).run(stop)
     log.info("stopped: %d new alerts, %d already stored, %d dead letters, %d statuses, %d metrics",

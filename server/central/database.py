@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_SECONDS = 30.0  # how long a SQLite writer waits for another before the database counts as unavailable
 _WRITE = "central_write"
 
 
@@ -45,13 +45,14 @@ def database_url(target: str) -> str:
     return f"sqlite:///{Path(target).expanduser().resolve()}"
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+def _sqlite_engine(url: str, busy_timeout_seconds: float) -> Engine:
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": busy_timeout_seconds})
+    busy_timeout_ms = int(busy_timeout_seconds * 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we send BEGIN ourselves, below
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}"):
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=FULL", f"busy_timeout={busy_timeout_ms}"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
@@ -100,11 +101,11 @@ class CentralDb:
         self.close()
 
 
-def create_central_engine(target: str) -> Engine:
+def create_central_engine(target: str, busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS) -> Engine:
     try:
         url = database_url(target)
         if make_url(url).get_backend_name() == "sqlite":
-            return _sqlite_engine(url)
+            return _sqlite_engine(url, busy_timeout_seconds)
         return create_engine(url, pool_pre_ping=True)
     except (ArgumentError, ImportError, ValueError) as exc:
         raise CentralDbError(f"cannot use central database {target!r}: {exc}") from None
@@ -128,11 +129,12 @@ def _migrate_when_free(db: CentralDb, migrate: Any, attempts: int = 8) -> None:
             time.sleep(0.05 * 2**attempt)
 
 
-def open_central_db(target: str, create: bool = True) -> CentralDb:
-    """Open and migrate the central database at `target`; a missing SQLite file is created unless `create` is off."""
+def open_central_db(target: str, create: bool = True, busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS) -> CentralDb:
+    """Open and migrate the central database at `target`; a missing SQLite file is created unless `create` is off.
+    `busy_timeout_seconds`: how long a SQLite writer waits for another one (PostgreSQL does not need it)."""
     from .migrations import migrate
 
-    db = CentralDb(create_central_engine(target), target)
+    db = CentralDb(create_central_engine(target, busy_timeout_seconds), target)
     path = db.engine.url.database
     if db.is_sqlite and not create and path and not Path(path).exists():
         db.close()

@@ -28,7 +28,7 @@ from tests.conftest import run_cli, run_json
 from tests.polling import wait_until
 from tests.postgres import postgres_database
 from tests.secure_broker import SecureBroker, start_secure_broker
-from tests.services import AggregatorProcess, Mosquitto, StoreClient, churn_alert
+from tests.services import QUICK_BUSY, AggregatorProcess, Mosquitto, StoreClient, churn_alert
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,9 @@ class Rig:
         return str(self.folder / "central.db")
 
     def aggregator(self, client_id: str = "aggregator-1", db: str | None = None,
-                   wait: bool = True) -> AggregatorProcess:
-        aggregator = AggregatorProcess(self.folder, self.broker.url, db or self.db, client_id=client_id)
+                   wait: bool = True, extra_args: list[str] | None = None) -> AggregatorProcess:
+        aggregator = AggregatorProcess(self.folder, self.broker.url, db or self.db, client_id=client_id,
+                                       extra_args=extra_args or [])
         self.aggregators.append(aggregator)
         return aggregator.start(wait)
 
@@ -133,7 +134,7 @@ def test_two_aggregators_split_the_shared_subscription_and_store_each_alert_once
 
 
 def test_an_aggregator_killed_before_its_commit_gets_the_alert_again_from_the_broker(rig: Rig) -> None:
-    aggregator = rig.aggregator()
+    aggregator = rig.aggregator(extra_args=QUICK_BUSY)
     blocker = sqlite3.connect(rig.db, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # the aggregator receives but cannot commit
     store = rig.store()

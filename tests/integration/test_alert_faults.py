@@ -35,7 +35,7 @@ from tests.mqtt_helpers import Subscriber
 from tests.polling import wait_until
 from tests.schema_check import schema_errors
 from tests.secure_broker import SecureBroker, start_secure_broker
-from tests.services import VENV_BIN, AggregatorProcess, Mosquitto, churn_alert
+from tests.services import QUICK_BUSY, VENV_BIN, AggregatorProcess, Mosquitto, churn_alert
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -154,7 +154,7 @@ class Central:
 @pytest.fixture
 def central(tmp_path: Path) -> Iterator[Central]:
     broker = Mosquitto(tmp_path / "broker").start()
-    aggregator = AggregatorProcess(tmp_path, broker.url, str(tmp_path / "central.db"))
+    aggregator = AggregatorProcess(tmp_path, broker.url, str(tmp_path / "central.db"), extra_args=QUICK_BUSY)
     try:
         aggregator.start()
         yield Central(tmp_path, broker, aggregator)
