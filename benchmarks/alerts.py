@@ -433,18 +433,18 @@ def store_box(db: Path, url: str, seconds: float, rate: float, out: Path) -> Non
     """The child process: the daemon's uplink thread plus a scoring stand-in, on two connections as in the daemon."""
     from edge_agent.daemon.uplink import Uplink
     from transport.mqtt import BrokerConfig
-    from edge_agent.publisher import PublisherSettings
+    from edge_agent.store_link import LinkSettings
 
     stop, wake = threading.Event(), threading.Event()
     with open_store_db(db) as uplink_store, open_store_db(db) as scoring_store:
-        settings = PublisherSettings(BrokerConfig(url), f"{CHAIN}.{uplink_store.store_id}.agent")
+        settings = LinkSettings(BrokerConfig(url), f"{CHAIN}.{uplink_store.store_id}.agent")
         uplink = Uplink(uplink_store, settings, stop=stop, wake=wake, drain_every=5.0, status_every=60.0,
                         metrics_every=300.0, status_details=dict, health_details=dict, releases=None,
                         on_beat=daemon_beat(uplink_store))
         thread = threading.Thread(target=uplink.run, name="uplink", daemon=True)
         thread.start()
         try:
-            wait_for(lambda: uplink.publisher.connected, 30, "the uplink's connection")
+            wait_for(lambda: uplink.link.connected, 30, "the uplink's connection")
             written, lasted = feed(scoring_store, rate, seconds, wake)
             wait_for(lambda: Outbox(scoring_store).unacked() == 0, 120, "an empty outbox")
         finally:

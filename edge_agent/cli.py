@@ -30,7 +30,7 @@ from .ingest import (
 from .quarantine import QuarantineError, export_quarantine, list_quarantine
 from .model_cli import model_app
 from .config import ConfigError, load_config
-from .publisher import PublisherSettings, publish_once
+from .store_link import LinkSettings, publish_once
 from .score import ScoringError, load_scoring_policy, parse_as_of, score_store
 from .store_db import StoreDbError, open_store_db
 
@@ -306,7 +306,7 @@ def publish(
     with one_line_errors():
         with open_store_db(db, create=False) as store:
             broker = BrokerConfig(mqtt_url, ca_file, cert_file, key_file, password_file)
-            settings = PublisherSettings(broker, client_id or f"{store.chain}.{store.store_id}.publisher",
+            settings = LinkSettings(broker, client_id or f"{store.chain}.{store.store_id}.publisher",
                                          resend_after=resend_after)
             result = publish_once(store, settings, wait_for_acks=wait)
     if as_json:

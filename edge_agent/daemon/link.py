@@ -18,7 +18,7 @@ from transport.mqtt import BrokerConfig
 
 from ..config import EdgeConfig
 from ..outbox import Outbox
-from ..publisher import PublisherSettings
+from ..store_link import LinkSettings
 from ..store_db import StoreDatabase
 from .health import DaemonMetrics, Health
 from .releases import ReleaseWorker
@@ -27,7 +27,7 @@ from .uplink import Uplink
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
 
 
-def publisher_settings(config: EdgeConfig, run_dir: Path) -> PublisherSettings:
+def publisher_settings(config: EdgeConfig, run_dir: Path) -> LinkSettings:
     """The broker, credentials and session of this box, from its [mqtt] section."""
     mqtt = config.mqtt
     assert mqtt is not None
@@ -40,7 +40,7 @@ def publisher_settings(config: EdgeConfig, run_dir: Path) -> PublisherSettings:
     broker = BrokerConfig(mqtt.url, mqtt.ca_file, mqtt.cert_file, mqtt.key_file, password_file,
                           keepalive_seconds=mqtt.keepalive_seconds)
     store = config.store
-    return PublisherSettings(broker, mqtt.client_id or f"{store.chain}.{store.store_id}.agent",
+    return LinkSettings(broker, mqtt.client_id or f"{store.chain}.{store.store_id}.agent",
                              session_expiry=int(mqtt.session_expiry_days * 86400), max_inflight=mqtt.max_inflight,
                              resend_after=mqtt.resend_after_seconds)
 

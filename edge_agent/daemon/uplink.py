@@ -6,7 +6,8 @@ status, and sends metrics (footfall and sales per hour for the last two days,
 and each input's data quality per day for the last two weeks: the aggregator
 upserts both, so a lost metrics message is repaired by the next; metrics that
 break their contract are logged and counted, not sent, and the loop goes on). Releases
-arriving on the model topic are handed to the release worker.
+arriving on the model topic go straight to the release worker's queue (the
+store link's handler for that topic).
 If the broker is unreachable the loop retries with backoff; the outbox keeps
 everything meanwhile.
 """
@@ -27,7 +28,7 @@ from models.payloads import METRICS_SCHEMA, PayloadError, StoreMetrics
 from transport.mqtt import BrokerError
 
 from ..data_quality import data_quality
-from ..publisher import AlertPublisher, PublisherSettings
+from ..store_link import LinkSettings, StoreLink
 from ..store_db import StoreDatabase, utc_now_iso
 from ..store_queries.footfall import footfall_per_hour
 from ..store_queries.sales import in_store_sales_per_hour
@@ -56,13 +57,22 @@ def metrics_document(store: StoreDatabase, health: dict[str, Any]) -> dict[str, 
                               footfall_hourly=hourly_activity(store), data_quality=data_quality(store), **health)
 
 
+def _hand_over(releases: queue.Queue[bytes]) -> Callable[[bytes], None]:
+    """A release, as it arrives, to the release worker's queue; an empty retained message (a cleared topic)
+    is nothing to install."""
+    def hand_over(payload: bytes) -> None:
+        if payload:
+            releases.put(payload)
+    return hand_over
+
+
 class Uplink:
-    def __init__(self, store: StoreDatabase, settings: PublisherSettings, *, stop: threading.Event,
+    def __init__(self, store: StoreDatabase, settings: LinkSettings, *, stop: threading.Event,
                  wake: threading.Event, drain_every: float, status_every: float, metrics_every: float,
                  status_details: Callable[[], dict[str, Any]], health_details: Callable[[], dict[str, Any]],
                  releases: queue.Queue[bytes] | None, on_beat: Callable[..., None]):
-        topics = (model_topic(store.chain),) if releases is not None else ()
-        self.publisher = AlertPublisher(store, settings, status_details, extra_topics=topics)
+        handlers = {model_topic(store.chain): _hand_over(releases)} if releases is not None else {}
+        self.link = StoreLink(store, settings, status_details, handlers)
         self.store = store
         self.stop, self.wake = stop, wake
         self.drain_every, self.status_every, self.metrics_every = drain_every, status_every, metrics_every
@@ -75,42 +85,33 @@ class Uplink:
     def _metrics(self) -> None:
         """Send the metrics, unless they break their contract: then say so and count it (the next try is
         built afresh); the loop goes on either way."""
-        assert self.publisher.client is not None
+        assert self.link.client is not None
         try:
             document = metrics_document(self.store, self.health_details())
         except PayloadError as error:
-            self.publisher.note_invalid("metrics", error)
+            self.link.note_invalid("metrics", error)
             return
-        self.publisher.client.publish(metrics_topic(self.store.chain, self.store.store_id),
+        self.link.client.publish(metrics_topic(self.store.chain, self.store.store_id),
                                       json.dumps(document).encode(), qos=0)
-
-    def _route_inbox(self) -> None:
-        while True:
-            try:
-                _topic, payload = self.publisher.inbox.get_nowait()
-            except queue.Empty:
-                return
-            if self.releases is not None and payload:
-                self.releases.put(payload)
 
     def run(self) -> None:
         """Until stop; the connection is closed however the loop ends (an error must not leave it behind)."""
         try:
             self._run()
         finally:
-            self.publisher.close(reason="stopped")
+            self.link.close(reason="stopped")
 
     def _run(self) -> None:
         delay, next_status, next_metrics = 1.0, 0.0, 0.0
         while not self.stop.is_set():
-            if not self.publisher.connected:
-                if self.publisher.client is not None:
+            if not self.link.connected:
+                if self.link.client is not None:
                     self.on_beat(connected=False)  # paho is reconnecting by itself
                 else:
                     try:
-                        self.publisher.connect()
+                        self.link.connect()
                         delay = 1.0
-                        log.info("connected to %s", self.publisher.settings.broker.address)
+                        log.info("connected to %s", self.link.settings.broker.address)
                     except BrokerError as exc:
                         log.warning("broker unreachable: %s; retrying in %.0f s", exc, delay)
                         self.on_beat(connected=False, error=str(exc))
@@ -118,24 +119,23 @@ class Uplink:
                             break
                         delay = min(delay * 2, 60.0)
                         continue
-                if not self.publisher.connected:
+                if not self.link.connected:
                     self.stop.wait(1.0)
                     continue
-            result = self.publisher.drain(wait_for_acks=0)
+            result = self.link.drain(wait_for_acks=0)
             self.published += result.published
             if result.refused:
                 self.refused = result.refused[-5:]
                 log.error("the broker refused %d message(s): %s", len(result.refused), result.refused[0])
-            self._route_inbox()
             now = time.monotonic()
-            if now >= next_status or self.publisher.reannounce.is_set():
-                self.publisher.reannounce.clear()
-                self.publisher.publish_status("online")
+            if now >= next_status or self.link.reannounce.is_set():
+                self.link.reannounce.clear()
+                self.link.publish_status("online")
                 next_status = now + self.status_every
             if now >= next_metrics:
                 self._metrics()
                 next_metrics = now + self.metrics_every
             self.on_beat(connected=True, remaining=result.remaining, published_total=self.published,
-                         invalid_payloads=self.publisher.invalid, last_invalid=self.publisher.last_invalid)
+                         invalid_payloads=self.link.invalid, last_invalid=self.link.last_invalid)
             if self.wake.wait(self.drain_every):
                 self.wake.clear()

@@ -48,7 +48,7 @@ PARTITION_SECONDS = 20.0  # longer than that, so the partition is seen by both s
 UPLINK_SCRIPT = f"""
 import logging, signal, sys, threading
 from edge_agent.daemon.uplink import Uplink
-from edge_agent.publisher import PublisherSettings
+from edge_agent.store_link import LinkSettings
 from edge_agent.store_db import open_store_db
 from transport.mqtt import BrokerConfig
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -56,7 +56,7 @@ db, url, resend_after = sys.argv[1], sys.argv[2], float(sys.argv[3])
 stop, wake = threading.Event(), threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 with open_store_db(db) as store:
-    settings = PublisherSettings(BrokerConfig(url, keepalive_seconds={KEEPALIVE_SECONDS}),
+    settings = LinkSettings(BrokerConfig(url, keepalive_seconds={KEEPALIVE_SECONDS}),
                                  f"{{store.chain}}.{{store.store_id}}.publisher", resend_after=resend_after)
     Uplink(store, settings, stop=stop, wake=wake, drain_every=0.2, status_every=5, metrics_every=3600,
            status_details=dict, health_details=dict, releases=None, on_beat=lambda **_: None).run()

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from edge_agent.daemon.uplink import Uplink
 from edge_agent.ingest import ingest_files
-from edge_agent.publisher import PublisherSettings
+from edge_agent.store_link import LinkSettings
 from edge_agent.store_db import StoreDatabase, open_store_db
 from server.central import open_central_db, tables
 from server.console import passwords
@@ -82,7 +82,7 @@ def test_a_stores_data_quality_reaches_the_console_and_raises_its_alarms(
     nightly_events(store, last_days_ago=3, nights=6)  # the events export stopped three nights ago
 
     stop = threading.Event()
-    link = Uplink(store, PublisherSettings(BrokerConfig(broker.url), "acme.s1.uplink"), stop=stop,
+    link = Uplink(store, LinkSettings(BrokerConfig(broker.url), "acme.s1.uplink"), stop=stop,
                   wake=threading.Event(), drain_every=0.2, status_every=60, metrics_every=0.5, status_details=dict,
                   health_details=dict, releases=None, on_beat=lambda **_: None)
     thread = threading.Thread(target=link.run, name="uplink")

@@ -1,4 +1,7 @@
-"""Sending the outbox to the broker, and keeping each message until the aggregator acknowledges it.
+"""The box's MQTT session, its link to the central side: alerts out and their acks in, the retained
+status, and one handler per further topic the box listens to (model releases).
+
+Alerts: the outbox is sent to the broker and each message kept until the aggregator acknowledges it.
 
 - MQTT v5, QoS 1, a persistent session (clean_start off, a session expiry) so
   the broker holds the aggregator's acks for us while the box is offline;
@@ -13,8 +16,9 @@
   and details that break the contract are logged, counted and left out (the
   store still says it is there), never sent for the aggregator to dead-letter.
 
-paho calls back on its own thread; those callbacks only put events on queues.
-The database is touched only by the thread that calls `drain`.
+paho calls back on its own thread; those callbacks only put events on queues
+(acks and PUBACKs for `drain`, a release for the release worker through its
+handler). The database is touched only by the thread that calls `drain`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +45,7 @@ log = logging.getLogger("edge_agent.publisher")
 
 
 @dataclass(frozen=True)
-class PublisherSettings:
+class LinkSettings:
     broker: BrokerConfig
     client_id: str
     session_expiry: int = 7 * 86400  # the broker keeps our session (and queued acks) this long
@@ -62,17 +66,18 @@ class DrainResult:
         return {"published": self.published, "acked": self.acked, "remaining": self.remaining, "refused": self.refused}
 
 
-class AlertPublisher:
-    """One store's connection for alerts out, acks in, and status."""
+class StoreLink:
+    """One store's MQTT session: alerts out, acks in, status, and `handlers` for the other topics it listens to."""
 
-    def __init__(self, store: StoreDatabase, settings: PublisherSettings,
-                 status_details: Callable[[], dict[str, Any]] = dict, extra_topics: tuple[str, ...] = ()):
+    def __init__(self, store: StoreDatabase, settings: LinkSettings,
+                 status_details: Callable[[], dict[str, Any]] = dict,
+                 handlers: Mapping[str, Callable[[bytes], None]] | None = None):
         self.store = store
         self.settings = settings
         self.outbox = Outbox(store)
         self.status_details = status_details
-        self.extra_topics = extra_topics  # e.g. the model release topic, on the same connection
-        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        # topic -> what to do with a message on it, called on paho's thread: it must only hand the bytes over
+        self.handlers = dict(handlers or {})
         self.client: mqtt.Client | None = None
         self._pubacks: queue.Queue[tuple[int, Any]] = queue.Queue()
         self._acks: queue.Queue[bytes] = queue.Queue()
@@ -114,7 +119,7 @@ class AlertPublisher:
 
     def _subscribe(self) -> None:
         assert self.client is not None
-        for topic in (ack_topic(self.store.chain, self.store.store_id), *self.extra_topics):
+        for topic in (ack_topic(self.store.chain, self.store.store_id), *self.handlers):
             self.client.subscribe(topic, qos=1)
 
     def _on_reconnect(self, _client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _properties: Any) -> None:
@@ -132,8 +137,8 @@ class AlertPublisher:
         if message.topic == ack_topic(self.store.chain, self.store.store_id):
             self._acks.put(bytes(message.payload))
             self._ack_event.set()
-        else:
-            self.inbox.put((message.topic, bytes(message.payload)))
+        elif message.topic in self.handlers:
+            self.handlers[message.topic](bytes(message.payload))
 
     def publish_status(self, state: str, **extra: Any) -> None:
         if self.client is None:
@@ -233,9 +238,9 @@ class AlertPublisher:
         return result
 
 
-def publish_once(store: StoreDatabase, settings: PublisherSettings, wait_for_acks: float = 5.0) -> DrainResult:
+def publish_once(store: StoreDatabase, settings: LinkSettings, wait_for_acks: float = 5.0) -> DrainResult:
     """`edge-agent publish`: connect, drain the outbox once, say goodbye."""
-    publisher = AlertPublisher(store, settings)
+    publisher = StoreLink(store, settings)
     publisher.connect()
     try:
         return publisher.drain(wait_for_acks)

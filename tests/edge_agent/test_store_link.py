@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge_agent.daemon.uplink import Uplink
 from edge_agent.outbox import Outbox
-from edge_agent.publisher import AlertPublisher, PublisherSettings
+from edge_agent.store_link import StoreLink, LinkSettings
 from edge_agent.score import ScoreResult, ScoringPolicy, record_scoring
 from edge_agent.store_db import open_store_db
 from models.contracts import BrokerAddress
@@ -124,7 +124,7 @@ def test_unacknowledged_alerts_stay_and_are_resent_with_the_same_ids(store_path:
     listener = Listener(broker.url, ["retail/v1/demo/s1/alert/churn"], acknowledge=True)
     try:
         with open_store_db(store_path) as store:
-            publisher = AlertPublisher(store, PublisherSettings(BrokerConfig(broker.url), "demo.s1.publisher", resend_after=0))
+            publisher = StoreLink(store, LinkSettings(BrokerConfig(broker.url), "demo.s1.publisher", resend_after=0))
             publisher.connect()
             try:
                 result = publisher.drain(wait_for_acks=5)
@@ -158,9 +158,9 @@ def test_status_is_retained_and_the_last_will_says_offline(store_path: Path, bro
         "import time\n"
         "from edge_agent.store_db import open_store_db\n"
         "from transport.mqtt import BrokerConfig\n"
-        "from edge_agent.publisher import AlertPublisher, PublisherSettings\n"
+        "from edge_agent.store_link import StoreLink, LinkSettings\n"
         f"store = open_store_db({str(store_path)!r})\n"
-        f"p = AlertPublisher(store, PublisherSettings(BrokerConfig({broker.url!r}), 'demo.s1.publisher', session_expiry=0))\n"
+        f"p = StoreLink(store, LinkSettings(BrokerConfig({broker.url!r}), 'demo.s1.publisher', session_expiry=0))\n"
         "p.connect(); print('connected', flush=True); time.sleep(120)\n"
     )], stdout=subprocess.PIPE, text=True)
     try:
@@ -188,7 +188,7 @@ def test_a_status_or_metrics_breaking_its_contract_is_not_sent_and_the_uplink_go
     beats: queue.Queue[dict[str, Any]] = queue.Queue()
     stop = threading.Event()
     with open_store_db(store_path) as store:
-        link = Uplink(store, PublisherSettings(BrokerConfig(broker.url), "demo.s1.uplink"), stop=stop,
+        link = Uplink(store, LinkSettings(BrokerConfig(broker.url), "demo.s1.uplink"), stop=stop,
                       wake=threading.Event(), drain_every=0.1, status_every=60, metrics_every=0.1,
                       status_details=lambda: broken, health_details=lambda: broken, releases=None,
                       on_beat=lambda **details: beats.put(details))
@@ -284,7 +284,7 @@ def test_an_alert_the_aggregator_refused_is_not_resent_and_is_counted(store_path
     fill_outbox(store_path, 2)
     first, second = outbox_ids(store_path)
     with open_store_db(store_path) as store:
-        publisher = AlertPublisher(store, PublisherSettings(BrokerConfig(broker.url), "demo.s1.publisher", resend_after=0))
+        publisher = StoreLink(store, LinkSettings(BrokerConfig(broker.url), "demo.s1.publisher", resend_after=0))
         publisher.connect()
         try:
             publisher.drain(wait_for_acks=0)
