@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sqlite3
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.interleaved import compare_ingest  # noqa: E402
 from edge_agent.ingest import EVENTS, ingest_files  # noqa: E402
 from edge_agent.store_db import open_store_db  # noqa: E402
 from models.events import EVENT_KINDS  # noqa: E402
@@ -99,27 +98,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved pairs of runs")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        csv_path = work / "events.csv"
-        make_csv(csv_path, args.rows)
-        ours, baseline = [], []
-        for run in range(args.repeat):  # interleaved, so both see the same machine weather
-            baseline.append(plain_executemany(csv_path, work / f"plain{run}.db"))
-            seconds, accepted = our_ingest(csv_path, work / f"store{run}.db")
-            assert accepted == args.rows, f"only {accepted} of {args.rows} rows accepted"
-            ours.append(seconds)
-            for leftover in work.glob(f"*{run}.db*"):
-                leftover.unlink()
-        ratios = [b / o for b, o in zip(baseline, ours)]
-        print(f"rows: {args.rows}, pairs: {args.repeat}")
-        print(f"edge-agent ingest-events: {args.rows / statistics.median(ours):,.0f} rows/s "
-              f"(median {statistics.median(ours):.2f} s, best {min(ours):.2f} s)")
-        print(f"plain csv + executemany: {args.rows / statistics.median(baseline):,.0f} rows/s "
-              f"(median {statistics.median(baseline):.2f} s, best {min(baseline):.2f} s)")
-        print(f"ratio ingest/plain: {statistics.median(ratios):.2f} (median of pairs; "
-              f"range {min(ratios):.2f}-{max(ratios):.2f})")
-
+    compare_ingest("edge-agent ingest-events", "events.csv", args.rows, args.repeat, make_csv, plain_executemany,
+                   our_ingest)
 
 if __name__ == "__main__":
     main()
