@@ -23,7 +23,7 @@ from ..store_queries.events import event_inserter
 from .contract import EVENTS, Contract
 from .identity_key import IdentityKey
 from .notes import NoteCategories
-from .validate import EPOCH_NAIVE, DerivedIds, RowRejected, TimestampParser, _short, optional_text
+from .validate import DerivedIds, RowRejected, TimestampParser, _short, optional_text
 
 MAX_CHANNEL_LENGTH = 32
 
@@ -90,16 +90,13 @@ class EventValidator:
     def _make_validate(self) -> Callable[..., tuple]:  # type: ignore[type-arg]
         """The per-row function as a closure over locals (see RowValidator._make_validate)."""
         own_store = self.store_id
-        parse_timestamp = self.timestamps.parse
-        latest_allowed = self.timestamps.latest_allowed
+        read_timestamp = self.timestamps.reader()
         derive_id = self.derived_ids.of_content
         customer_ref = self._customer_ref
         category = self.notes.category
         known_kinds = {name: name for name in EVENT_KINDS}
         kinds: dict[object, str] = {}
         channels: dict[object, str | None] = {}
-        fromisoformat = datetime.fromisoformat
-        epoch_ordinal = EPOCH_NAIVE.toordinal()
 
         def validate(
             timestamp: object,
@@ -113,24 +110,7 @@ class EventValidator:
             note: object = None,
             store_id: object = None,
         ) -> tuple:  # type: ignore[type-arg]
-            if timestamp.__class__ is not str:
-                if timestamp is None:
-                    raise RowRejected("missing timestamp", "timestamp is empty")
-                raise RowRejected("bad timestamp", f"{_short(timestamp)!r} is not ISO 8601 text")
-            parsed = None
-            if len(timestamp) > 10:  # type: ignore[arg-type]
-                try:
-                    parsed = fromisoformat(timestamp)  # type: ignore[arg-type]
-                except ValueError:
-                    pass
-            if parsed is not None and parsed.tzinfo is None and parsed.year >= 1970:
-                ts = ((parsed.toordinal() - epoch_ordinal) * 86400
-                      + parsed.hour * 3600 + parsed.minute * 60 + parsed.second)
-                if ts > latest_allowed:
-                    raise RowRejected("timestamp in the future", f"{_short(timestamp)!r} is in the future")
-                has_time = 1
-            else:
-                ts, has_time = parse_timestamp(timestamp)  # type: ignore[arg-type]
+            ts, has_time = read_timestamp(timestamp)
             name = kinds.get(kind)
             if name is None:
                 text = optional_text(kind)

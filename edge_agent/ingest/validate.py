@@ -58,6 +58,33 @@ class TimestampParser:
         self._cache[text] = result
         return result
 
+    def reader(self) -> Callable[[object], tuple[int, int]]:
+        """The per-row reader every ingest's validator calls: a cell → (seconds, has-time). The common case,
+        a naive date-time, is read inline over locals; anything else takes `parse`, the careful path."""
+        parse, latest_allowed = self.parse, self.latest_allowed
+        fromisoformat, epoch_ordinal = datetime.fromisoformat, _EPOCH_ORDINAL
+
+        def read(timestamp: object) -> tuple[int, int]:
+            if timestamp.__class__ is not str:
+                if timestamp is None:
+                    raise RowRejected("missing timestamp", "timestamp is empty")
+                raise RowRejected("bad timestamp", f"{_short(timestamp)!r} is not ISO 8601 text")
+            parsed = None
+            if len(timestamp) > 10:  # type: ignore[arg-type]
+                try:
+                    parsed = fromisoformat(timestamp)  # type: ignore[arg-type]
+                except ValueError:
+                    pass
+            if parsed is not None and parsed.tzinfo is None and parsed.year >= 1970:
+                ts = ((parsed.toordinal() - epoch_ordinal) * 86400
+                      + parsed.hour * 3600 + parsed.minute * 60 + parsed.second)
+                if ts > latest_allowed:
+                    raise RowRejected("timestamp in the future", f"{_short(timestamp)!r} is in the future")
+                return ts, 1
+            return parse(timestamp)  # type: ignore[arg-type]
+
+        return read
+
     def _parse_uncached(self, text: str) -> tuple[int, int]:
         try:
             parsed = datetime.fromisoformat(text)
@@ -191,13 +218,10 @@ class RowValidator:
         The common case (text fields, a naive date-time, a plain decimal) runs
         inline; anything unusual takes the careful path."""
         own_store = self.store_id
-        parse_timestamp = self.timestamps.parse
-        latest_allowed = self.timestamps.latest_allowed
+        read_timestamp = self.timestamps.reader()
         derive_id = self.derived_ids.derive
         customer_keys = self.customer_keys
         channels: dict[object, str | None] = {}
-        fromisoformat = datetime.fromisoformat
-        epoch_ordinal = _EPOCH_ORDINAL
 
         def validate(
             customer_id: object,
@@ -208,28 +232,7 @@ class RowValidator:
             items: object = None,
             channel: object = None,
         ) -> tuple | list:  # type: ignore[type-arg]
-            if timestamp.__class__ is not str:
-                if timestamp is None:
-                    raise RowRejected("missing timestamp", "timestamp is empty")
-                raise RowRejected("bad timestamp", f"{_short(timestamp)!r} is not ISO 8601 text")
-            parsed = None
-            if len(timestamp) > 10:  # type: ignore[arg-type]
-                try:
-                    parsed = fromisoformat(timestamp)  # type: ignore[arg-type]
-                except ValueError:
-                    pass
-            if parsed is not None and parsed.tzinfo is None and parsed.year >= 1970:
-                ts = (
-                    (parsed.toordinal() - epoch_ordinal) * 86400
-                    + parsed.hour * 3600
-                    + parsed.minute * 60
-                    + parsed.second
-                )
-                if ts > latest_allowed:
-                    raise RowRejected("timestamp in the future", f"{_short(timestamp)!r} is in the future")
-                has_time = 1
-            else:
-                ts, has_time = parse_timestamp(timestamp)  # type: ignore[arg-type]
+            ts, has_time = read_timestamp(timestamp)
             try:
                 value = float(amount)  # type: ignore[arg-type]
             except (TypeError, ValueError):
