@@ -102,6 +102,11 @@ def test_no_bytes_on_a_stores_own_topics_stop_the_aggregator_or_cost_an_alert(
                           "at": "2026-03-01T07:00:00Z", "outbox_unacked": "lots"}, retain=True)
     s1.publish("metrics", {"schema": "retail.store-metrics/1", "chain": "acme", "store_id": "s1",
                            "at": "2026-03-01T07:00:00Z", "alarms": ["disk"]})
+    # the status and metrics models see the same hostile shapes as the alert's: deep nesting, a huge number
+    s1.publish("metrics", b'{"schema": "retail.store-metrics/1", "chain": "acme", "store_id": "s1", '
+                          b'"at": "2026-03-01T07:00:00Z", "data_quality": ' + b"[" * 50_000 + b"]" * 50_000 + b"}")
+    s1.publish("status", b'{"schema": "retail.store-status/1", "state": "online", "chain": "acme", "store_id": "s1", '
+                         b'"at": "2026-03-01T07:00:00Z", "outbox_unacked": 1' + b"0" * 400 + b"}")
     for odd_store in ("with space", "ü", ".."):  # topic levels no store id may have
         _publish_raw(broker.port, f"retail/v1/acme/{odd_store}/alert/churn", _alert_bytes(1, store_id=odd_store))
     good += s1.publish_alerts(range(2, 6))
@@ -115,7 +120,7 @@ def test_no_bytes_on_a_stores_own_topics_stop_the_aggregator_or_cost_an_alert(
             stored = connection.execute(select(tables.alerts.c.alert_id)).scalars().all()
             status = connection.execute(select(tables.stores.c.status)).scalars().all()
     assert sorted(stored) == sorted(good)
-    assert len(dead) == len(HOSTILE_ALERTS) + 2 + 3, [d["reason"] for d in dead]
+    assert len(dead) == len(HOSTILE_ALERTS) + 4 + 3, [d["reason"] for d in dead]
     assert status == [], "a status breaking its types is a dead letter, not the store's state"
     (oversized,) = [d for d in dead if d["bytes"] > 300_000]
     assert oversized["raw"] == "" and oversized["digest"] in oversized["reason"], "a digest, not 30 MB of garbage"
