@@ -7,7 +7,7 @@ boundary before which everything is history is the day after it.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 EPOCH = date(1970, 1, 1)
 SECONDS_PER_DAY = 86400
@@ -21,6 +21,16 @@ def epoch_day(day: date | str) -> int:
 def day_date(day: int) -> date:
     """The date of a day number."""
     return EPOCH + timedelta(days=int(day))
+
+
+def local_seconds(local: datetime) -> int:
+    """Store-local seconds since the epoch of a naive store-local time, as the store database keeps times."""
+    return int((local - datetime(EPOCH.year, EPOCH.month, EPOCH.day)).total_seconds())
+
+
+def local_time(seconds: int) -> datetime:
+    """The naive store-local time of store-local seconds."""
+    return datetime(EPOCH.year, EPOCH.month, EPOCH.day) + timedelta(seconds=int(seconds))
 
 
 def day_after(as_of: date | str) -> int:

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from models.days import SECONDS_PER_DAY, local_seconds
+
 from ..config import EdgeConfig
 from ..ingest import IngestCounts
 from ..outbox import Outbox
@@ -98,7 +100,7 @@ class RetentionJob:
         if next_run(now, store.zone, self.retention.run_at, None, last) > now:
             return
         local_now = datetime.now(store.zone).replace(tzinfo=None)
-        cutoff = int((local_now - datetime(1970, 1, 1)).total_seconds()) - self.retention.transactions_days * 86400
+        cutoff = local_seconds(local_now) - self.retention.transactions_days * SECONDS_PER_DAY
         with write_transaction(store.conn):
             deleted = delete_transactions_before(store.conn, cutoff)
             events = delete_events_before(store.conn, cutoff)

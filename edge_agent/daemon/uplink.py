@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from models.contracts import metrics_topic, model_topic
+from models.days import local_seconds, local_time
 from models.payloads import METRICS_SCHEMA, PayloadError, StoreMetrics
 from transport.mqtt import BrokerError
 
@@ -39,13 +40,13 @@ log = logging.getLogger("edge_agent.uplink")
 def hourly_activity(store: StoreDatabase, hours: int = 48) -> list[dict[str, Any]]:
     """Entries, exits and in-store sales per store-local hour: counts only, nothing per customer."""
     now = datetime.now(store.zone).replace(tzinfo=None, minute=0, second=0, microsecond=0)
-    since = int((now - timedelta(hours=hours - 1) - datetime(1970, 1, 1)).total_seconds())
+    since = local_seconds(now - timedelta(hours=hours - 1))
     foot = footfall_per_hour(store, since)
     sales = in_store_sales_per_hour(store, since)
     rows = []
     for hour in sorted(set(foot) | set(sales)):
         entries, exits = foot.get(hour, (0, 0))
-        rows.append({"hour": (datetime(1970, 1, 1) + timedelta(seconds=hour)).strftime("%Y-%m-%dT%H:00"),
+        rows.append({"hour": local_time(hour).strftime("%Y-%m-%dT%H:00"),
                      "entries": int(entries), "exits": int(exits), "transactions": int(sales.get(hour, 0))})
     return rows
 
